@@ -1,0 +1,1 @@
+"""Tuned defaults applied at every kernel start (switch them off in .env)."""

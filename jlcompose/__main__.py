@@ -1,0 +1,7 @@
+"""`python -m jlcompose`."""
+
+from __future__ import annotations
+
+from jlcompose.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""Project settings: `[tool.jlcompose]` in pyproject.toml or jlcompose.toml, then JLCOMPOSE_* env.
+
+`.env` is not read here: it belongs to Docker Compose (ports, base images, tokens) and is
+handed to Compose as an env file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jlcompose.errors import ConfigError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COMPOSE_FILE = Path("compose/compose.yaml")
+GPU_MODES = ("auto", "gpu", "cpu")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    project_name: str
+    compose_file: Path = COMPOSE_FILE
+    docker_files: Path = Path("docker_files")
+    default_services: tuple[str, ...] = ("torch",)
+    gpu: str = "auto"
+    ulimits: bool = False
+    wait_timeout: float = 180.0
+    ca_certs: Path | None = None
+    source: str = "defaults"
+    extra_compose_files: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".jlcompose"
+
+
+def sanitize_project_name(name: str) -> str:
+    """Compose project names allow lowercase letters, digits, '-' and '_' and start with one."""
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
+    return cleaned or "lab"
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds compose/compose.yaml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / COMPOSE_FILE).is_file():
+            return folder
+    raise UsageError(
+        f"no jlcompose project found in {start} or any folder above it.",
+        hint="run `jlcompose init` here, or pass -C DIR to point at the project folder.",
+    )
+
+
+def _read_table(root: Path) -> tuple[dict[str, Any], str]:
+    for name, getter in (
+        ("jlcompose.toml", lambda d: d),
+        ("pyproject.toml", lambda d: d.get("tool", {}).get("jlcompose")),
+    ):
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}.") from exc
+        table = getter(doc)
+        if table is not None:
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [tool.jlcompose] must be a table.")
+            section = "" if name == "jlcompose.toml" else "tool.jlcompose."
+            return table, f"{path} ({section or 'top level'})"
+    return {}, "defaults"
+
+
+def _want(kind: type | tuple[type, ...], value: Any, where: str, key: str, what: str) -> Any:
+    # bool is an int in Python; a number where a flag belongs is a mistake worth naming
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ConfigError(f"{where}: `{key}` must be {what}, not {value!r}.")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: `{key}` must be {what}, not {value!r}.")
+    return value
+
+
+def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate settings once; every error names the file (or variable) and key."""
+    environ = os.environ if environ is None else environ
+    table, where = _read_table(root)
+    known = {
+        "project_name",
+        "services",
+        "gpu",
+        "ulimits",
+        "wait_timeout",
+        "ca_certs",
+        "compose_files",
+    }
+    for key in table:
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key `{key}`; known keys are {', '.join(sorted(known))}."
+            )
+    values: dict[str, Any] = {}
+    if "project_name" in table:
+        name = _want(str, table["project_name"], where, "project_name", "a string")
+        if not _NAME_RE.match(name):
+            raise ConfigError(
+                f"{where}: `project_name` {name!r} must be lowercase letters, digits, '-' or '_'."
+            )
+        values["project_name"] = name
+    if "services" in table:
+        services = _want(list, table["services"], where, "services", "a list of service names")
+        if not services or not all(isinstance(s, str) and _NAME_RE.match(s) for s in services):
+            raise ConfigError(f"{where}: `services` must be a non-empty list of service names.")
+        values["default_services"] = tuple(services)
+    if "gpu" in table:
+        values["gpu"] = _want(str, table["gpu"], where, "gpu", "one of auto, gpu, cpu")
+    if "ulimits" in table:
+        values["ulimits"] = _want(bool, table["ulimits"], where, "ulimits", "true or false")
+    if "wait_timeout" in table:
+        values["wait_timeout"] = float(
+            _want((int, float), table["wait_timeout"], where, "wait_timeout", "seconds")
+        )
+    if "ca_certs" in table:
+        values["ca_certs"] = Path(_want(str, table["ca_certs"], where, "ca_certs", "a path"))
+    if "compose_files" in table:
+        files = _want(list, table["compose_files"], where, "compose_files", "a list of paths")
+        if not all(isinstance(f, str) for f in files):
+            raise ConfigError(f"{where}: `compose_files` must be a list of paths.")
+        values["extra_compose_files"] = tuple(Path(f) for f in files)
+
+    # environment overrides, one variable per key
+    env_where = "environment"
+    if v := environ.get("JLCOMPOSE_PROJECT_NAME"):
+        if not _NAME_RE.match(v):
+            raise ConfigError(
+                f"{env_where}: JLCOMPOSE_PROJECT_NAME {v!r} must be lowercase letters, digits, "
+                "'-' or '_'."
+            )
+        values["project_name"] = v
+    if v := environ.get("JLCOMPOSE_GPU"):
+        values["gpu"] = v
+        where = env_where if "gpu" not in table else where
+    if v := environ.get("JLCOMPOSE_WAIT_TIMEOUT"):
+        try:
+            values["wait_timeout"] = float(v)
+        except ValueError:
+            raise ConfigError(
+                f"{env_where}: JLCOMPOSE_WAIT_TIMEOUT must be a number of seconds, not {v!r}."
+            ) from None
+    if v := environ.get("JLCOMPOSE_CA_CERTS"):
+        values["ca_certs"] = Path(v)
+
+    if values.get("gpu", "auto") not in GPU_MODES:
+        raise ConfigError(f"{where}: `gpu` must be one of auto, gpu, cpu, not {values['gpu']!r}.")
+    if values.get("wait_timeout", 1.0) <= 0:
+        raise ConfigError(f"{where}: `wait_timeout` must be more than 0 seconds.")
+    if (ca := values.get("ca_certs")) is not None:
+        ca = ca if ca.is_absolute() else root / ca
+        if not ca.exists():
+            raise ConfigError(f"{where}: `ca_certs` {ca} does not exist.")
+        values["ca_certs"] = ca
+    values.setdefault("project_name", sanitize_project_name(root.name))
+    return Config(root=root, source=where, **values)

@@ -1,0 +1,73 @@
+"""One error base and the exit-code table every command shares."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (docs/reliability.md lists them for users)."""
+
+    OK = 0
+    FAILURE = 1  # a check failed (doctor), or a generic refusal
+    USAGE = 2  # bad input: CLI flags, requirements, config files, .env values
+    ENGINE = 3  # Docker or Compose missing, daemon down, Compose too old
+    BUILD = 4  # the image build failed; the running lab was left alone
+    START = 5  # the container did not start or JupyterLab did not answer
+    INSTALL = 6  # pip failed inside the running lab; the requirements file is unchanged
+    BUG = 70  # an unexpected exception: a jlcompose bug (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class JlcomposeError(Exception):
+    """A problem the user can act on; its message is one clear sentence."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint  # one line saying what to do next
+        self.detail = detail  # e.g. the tail of a tool's stderr, shown dimmed
+
+
+class UsageError(JlcomposeError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """A bad value in a config file; the message names the file and the key."""
+
+
+class RequirementError(UsageError):
+    """A package argument or requirements file jlcompose refuses to touch."""
+
+
+class UnknownService(UsageError):
+    pass
+
+
+class EngineError(JlcomposeError):
+    exit_code = ExitCode.ENGINE
+
+
+class BuildFailed(JlcomposeError):
+    exit_code = ExitCode.BUILD
+
+
+class StartFailed(JlcomposeError):
+    exit_code = ExitCode.START
+
+
+class InstallFailed(JlcomposeError):
+    exit_code = ExitCode.INSTALL
+
+
+class ComposeFailed(JlcomposeError):
+    """A docker/compose call failed in a way no more specific error explains."""
+
+    def __init__(self, message: str, *, cmd: list[str], returncode: int, stderr_tail: str) -> None:
+        super().__init__(message, detail=stderr_tail)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail

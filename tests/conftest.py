@@ -1,0 +1,136 @@
+"""Test tiers: unit and command tests never reach Docker; `docker`-marked tests need a real engine."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LAB_BASE = os.environ.get("JLC_TEST_LAB_BASE", "jlcompose-test/lab-base:1")
+PYTHON_BASE = os.environ.get("JLC_TEST_PYTHON_IMAGE", "jlcompose-test/python:3.11")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-docker-skip",
+        action="store_true",
+        help="fail, not skip, docker-marked tests when no engine answers (CI sets this)",
+    )
+
+
+@functools.cache
+def _docker_unavailable_reason() -> str | None:
+    if shutil.which("docker") is None:
+        return "docker CLI not on PATH"
+    try:
+        subprocess.run(["docker", "info"], capture_output=True, check=True, timeout=20)
+        subprocess.run(["docker", "compose", "version"], capture_output=True, check=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"docker engine or compose unreachable: {exc}"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _docker_gate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # autouse + marker check: a usefixtures added from a collection hook would be inert
+    if request.node.get_closest_marker("docker") is not None:
+        if (reason := _docker_unavailable_reason()) is not None:
+            if request.config.getoption("--no-docker-skip"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        return
+    real_popen = subprocess.Popen
+
+    class GuardedPopen(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, args, *a, **kw):  # type: ignore[no-untyped-def]
+            argv0 = args[0] if isinstance(args, list | tuple) else str(args).split()[0]
+            if os.path.basename(os.fspath(argv0)) == "docker":
+                raise AssertionError(
+                    "a unit test reached real docker; use FakeEngine or @pytest.mark.docker"
+                )
+            super().__init__(args, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", GuardedPopen)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def copy_template(dest: Path) -> Path:
+    """A fresh project folder holding the repository's own compose/ and docker_files/."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "compose", dest / "compose")
+    shutil.copytree(REPO / "docker_files", dest / "docker_files",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / ".env.example", dest / ".env.example")
+    return dest
+
+
+@pytest.fixture
+def template_project(tmp_path: Path) -> Path:
+    return copy_template(tmp_path / "proj")
+
+
+@functools.cache
+def ensure_lab_base() -> str:
+    """A small stand-in for an NGC image: Debian's Python with JupyterLab from PyPI."""
+    probe = subprocess.run(["docker", "image", "inspect", LAB_BASE], capture_output=True)
+    if probe.returncode != 0:
+        dockerfile = (
+            f"FROM {PYTHON_BASE}\n"
+            "RUN --mount=type=cache,target=/root/.cache/pip pip3 install jupyterlab\n"
+        )
+        subprocess.run(
+            ["docker", "build", "-t", LAB_BASE, "-"],
+            input=dockerfile.encode(), check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
+    return LAB_BASE
+
+
+@pytest.fixture
+def lab_project(tmp_path: Path) -> Iterator[Path]:
+    """A real project wired to the local lab base, with its own compose project name and ports."""
+    ensure_lab_base()
+    root = copy_template(tmp_path / "proj")
+    name = f"jlct{uuid.uuid4().hex[:8]}"
+    (root / ".env").write_text(
+        f"JLC_PROJECT={name}\n"
+        f"JLC_TORCH_BASE={LAB_BASE}\nJLC_TF_BASE={LAB_BASE}\n"
+        f"JLC_TORCH_PORT={free_port()}\nJLC_TF_PORT={free_port()}\n"
+        "JLC_SHM_SIZE=256m\n"
+    )
+    yield root
+    files = ["-f", str(root / "compose/compose.yaml"), "-f", str(root / "compose/compose.cpu.yaml")]
+    subprocess.run(
+        ["docker", "compose", *files, "--env-file", str(root / ".env"), "down", "-t", "1",
+         "-v", "--remove-orphans"], capture_output=True, timeout=120,
+    )
+    images = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
+        capture_output=True, text=True,
+    ).stdout.split()
+    if images:
+        subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `jlcompose` in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("JLCOMPOSE_PROJECT_NAME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "jlcompose", *args], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=timeout,
+    )
