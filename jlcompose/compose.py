@@ -83,6 +83,10 @@ class Engine(Protocol):
         """Config.Env of a local image, or None when no such image exists."""
         ...
 
+    def image_id(self, ref: str) -> str | None:
+        """The ID of a local image, or None when no such image exists."""
+        ...
+
     def images(self, repository: str) -> list[tuple[str, dict[str, str]]]:
         """(tag reference, labels) of every local image of a repository."""
         ...
@@ -166,7 +170,7 @@ class PowEngine:
     # -- helpers ------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         from python_on_whales.exceptions import DockerException
-        from python_on_whales.utils import ClientNotFoundError
+        from python_on_whales.client_config import ClientNotFoundError
 
         try:
             return fn()
@@ -264,6 +268,14 @@ class PowEngine:
             key, _, value = item.partition("=")
             env[key] = value
         return env
+
+    def image_id(self, ref: str) -> str | None:
+        from python_on_whales.exceptions import NoSuchImage
+
+        try:
+            return str(self._docker.image.inspect(ref).id)
+        except NoSuchImage:
+            return None
 
     def images(self, repository: str) -> list[tuple[str, dict[str, str]]]:
         found = self._call("listing images", lambda: self._docker.image.list(repository))
@@ -419,12 +431,15 @@ class PowEngine:
     def gpu_probe(self, image: str) -> bool:
         from python_on_whales.exceptions import DockerException
 
+        # create succeeds either way; the engine picks the device driver at start
+        container = self._call(
+            "probing the engine for GPU support",
+            lambda: self._docker.container.create(image, ["true"], gpus="all", entrypoint=""),
+        )
         try:
-            self._docker.run(image, ["true"], gpus="all", remove=True, entrypoint="", pull="never")
+            self._docker.container.start(container)
         except DockerException as exc:
-            if GPU_DRIVER_ERROR.search(exc.stderr or "") or "could not select device driver" in (
-                exc.stderr or ""
-            ):
+            if "could not select device driver" in (exc.stderr or ""):
                 return False
             raise ComposeFailed(
                 "probing the engine for GPU support failed.",
@@ -432,6 +447,8 @@ class PowEngine:
                 returncode=exc.return_code,
                 stderr_tail=_tail(exc.stderr),
             ) from None
+        finally:
+            self._docker.container.remove(container, force=True)
         return True
 
 

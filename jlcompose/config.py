@@ -38,6 +38,7 @@ class Config:
     wait_timeout: float = 180.0
     ca_certs: Path | None = None
     source: str = "defaults"
+    project_name_explicit: bool = False
     extra_compose_files: tuple[Path, ...] = field(default_factory=tuple)
 
     @property
@@ -171,5 +172,6 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         if not ca.exists():
             raise ConfigError(f"{where}: `ca_certs` {ca} does not exist.")
         values["ca_certs"] = ca
+    values["project_name_explicit"] = "project_name" in values
     values.setdefault("project_name", sanitize_project_name(root.name))
     return Config(root=root, source=where, **values)

@@ -85,6 +85,17 @@ class Project:
         env = self.root / ".env"
         return [env] if env.is_file() else []
 
+    def compose_project_name(self) -> str:
+        """Config or JLCOMPOSE_PROJECT_NAME, else JLC_PROJECT from the shell or .env, else the folder."""
+        if self.config.project_name_explicit:
+            return self.config.project_name
+        if v := self.environ.get("JLC_PROJECT"):
+            return v
+        for env_file in self.env_files():
+            if v := read_dotenv(env_file).get("JLC_PROJECT"):
+                return v
+        return self.config.project_name
+
     def token(self) -> str:
         """The project's JupyterLab token: random, made once, stored with mode 0600."""
         path = self.state_dir / "token"
@@ -113,7 +124,7 @@ class Project:
     def variables(self, tags: Mapping[str, str] | None = None) -> dict[str, str]:
         """Compose variables jlcompose sets; the shell's own values win for the user's ones."""
         env: dict[str, str] = {
-            "JLC_PROJECT": self.config.project_name,
+            "JLC_PROJECT": self.compose_project_name(),
             "JLC_UID": str(os.getuid()) if hasattr(os, "getuid") else "1000",
             "JLC_GID": str(os.getgid()) if hasattr(os, "getgid") else "1000",
             "JUPYTER_TOKEN": self.token(),
@@ -165,6 +176,27 @@ class Project:
     def image_hash(self, service: Service, build_args: Mapping[str, str], base_id: str | None) -> str:
         args = {k: v for k, v in build_args.items() if k != "JLC_HASH"}
         return hashing.image_hash(self.hash_inputs(service), args, base_id)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a Compose .env file (enough to learn a few jlcompose variables)."""
+    out: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return out
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        out[key.strip()] = value
+    return out
 
 
 def discover_services(config: Config) -> dict[str, Service]:

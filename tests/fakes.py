@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,6 +42,9 @@ class FakeEngine:
 
     def image_env(self, ref: str) -> dict[str, str] | None:
         return self.image_envs.get(ref)
+
+    def image_id(self, ref: str) -> str | None:
+        return "sha256:" + hashlib.sha256(ref.encode()).hexdigest() if ref in self.image_store else None
 
     def images(self, repository: str) -> list[tuple[str, dict[str, str]]]:
         return [(r, l) for r, l in self.image_store.items() if r.rsplit(":", 1)[0] == repository]

