@@ -125,8 +125,9 @@ class Project:
         """Compose variables jlcompose sets; the shell's own values win for the user's ones."""
         env: dict[str, str] = {
             "JLC_PROJECT": self.compose_project_name(),
-            "JLC_UID": str(os.getuid()) if hasattr(os, "getuid") else "1000",
-            "JLC_GID": str(os.getgid()) if hasattr(os, "getgid") else "1000",
+            # the shell may name another user (e.g. a UID mapped by rootless Docker)
+            "JLC_UID": self.environ.get("JLC_UID") or str(os.getuid()),
+            "JLC_GID": self.environ.get("JLC_GID") or str(os.getgid()),
             "JUPYTER_TOKEN": self.token(),
         }
         for svc in self.services.values():

@@ -75,9 +75,13 @@ def validate_argument(arg: str) -> Requirement:
         url = ""
     bad = sorted({c for c in name_part if c in _METACHARS} | {c for c in url if c in _METACHARS})
     if bad:
-        what = "environment markers (;)" if bad == [";"] else "shell metacharacters"
+        what = (
+            "an environment marker (;)"
+            if bad == [";"]
+            else f"shell metacharacters ({' '.join(bad)})"
+        )
         raise RequirementError(
-            f"{shown} contains {what} ({' '.join(bad)}), which a package requirement never needs.",
+            f"{shown} contains {what}, which pipreq does not accept.",
             hint="pass one requirement per argument, e.g. numpy or 'numpy>=1.26,<2'; "
             "markers belong in the requirements file.",
         )
@@ -99,17 +103,23 @@ def validate_argument(arg: str) -> Requirement:
             "docker_files/<service>/ for the image build to see them).",
         )
     if "#" in name_part:
-        raise RequirementError(f"{shown} contains '#', which starts a comment in a requirements file.")
+        raise RequirementError(
+            f"{shown} contains '#', which starts a comment in a requirements file."
+        )
     if at:
         _check_url(url.strip(), shown)
     try:
         req = Requirement(text)
-    except InvalidRequirement as exc:
-        reason = str(exc).splitlines()[0].rstrip(".")
+    except InvalidRequirement:
         raise RequirementError(
-            f"{shown} is not a package requirement pip understands ({reason}).",
-            hint="examples: transformers, 'numpy==1.26.4', 'torchvision>=0.19', 'accelerate[torch]'.",
+            f"{shown} is not a valid package requirement (a name, optional [extras], versions).",
+            hint="e.g. transformers, 'numpy==1.26.4', 'torchvision>=0.19', 'accelerate[torch]'.",
         ) from None
+    if re.fullmatch(r"[\d.]+", req.name):
+        raise RequirementError(
+            f"{shown} is a version number, not a package name.",
+            hint="give the name and the version together, e.g. 'numpy==1.26.4'.",
+        )
     if req.marker is not None:  # unreachable while ';' is refused above; kept as a guard
         raise RequirementError(f"{shown} has an environment marker; add it to the file by hand.")
     return req
@@ -273,7 +283,7 @@ def _where(lines: list[_Logical]) -> str:
 
 
 def edit(text: str, req: Requirement) -> Edit:
-    """Add `req` to a requirements file, or update the one line that lists it; nothing else moves."""
+    """Add `req` to a requirements file, or update the one line listing it; nothing else moves."""
     lines = _physical(text)
     logical = [lg for lg in _logical(lines) if lg.req is not None]
     name, marker = _key(req)
@@ -286,11 +296,11 @@ def edit(text: str, req: Requirement) -> Edit:
             assert same[0].req is not None
             return Edit(text, Change.UNCHANGED, str(same[0].req))
     if len(same) > 1:
-        merged = [_merge(lg.req, req) for lg in same if lg.req is not None]
-        if all(m == lg.req for m, lg in zip(merged, same, strict=True)):
+        merges = [_merge(lg.req, req) for lg in same if lg.req is not None]
+        if all(m == lg.req for m, lg in zip(merges, same, strict=True)):
             return Edit(text, Change.UNCHANGED, str(same[0].req))
         raise RequirementError(
-            f"{req.name} is listed on lines {_where(same)}; jlcompose will not guess which to change.",
+            f"{req.name} is listed on lines {_where(same)}; jlcompose won't guess which to change.",
             hint="merge them into one line by hand, then run pipreq again.",
         )
     if not same and named and not req.marker:
@@ -332,7 +342,11 @@ def _replace(lines: list[_Line], target: _Logical, requirement: str) -> str:
     if body.startswith(target.text):
         # the requirement sits on its first physical line: rewrite exactly that span
         new = first[:lead] + requirement + body[len(target.text) :]
-        out = [*lines[: target.first], _Line(new, lines[target.first].ending), *lines[target.first + 1 :]]
+        out = [
+            *lines[: target.first],
+            _Line(new, lines[target.first].ending),
+            *lines[target.first + 1 :],
+        ]
     else:
         # split across continuation lines: one line replaces them, keeping the last one's comment
         last = lines[target.last]
@@ -355,7 +369,7 @@ def _groups(text: str) -> tuple[dict[str, list[str]], list[str]]:
 
 
 def requirement_lines(text: str) -> dict[str, str]:
-    """Canonical name -> normalized requirement; a name on several lines (markers) joins them by '\\n'."""
+    """Canonical name -> normalized requirement (a name on several lines: joined by newlines)."""
     return {name: "\n".join(found) for name, found in _groups(text)[0].items()}
 
 

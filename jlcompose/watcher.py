@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from jlcompose.requirements import diff
 
 if TYPE_CHECKING:  # watchdog is imported lazily so `jlcompose --help` stays fast
@@ -91,19 +94,36 @@ class Action:
 
     install: tuple[str, ...] = ()  # requirement strings, new or changed
     removed: tuple[str, ...] = ()  # canonical names no longer required
+    other: bool = False  # options, -r/-c lines, paths or URLs changed: only a build applies them
 
     @property
     def empty(self) -> bool:
-        return not self.install and not self.removed
+        return not self.install and not self.removed and not self.other
+
+    @property
+    def needs_build(self) -> bool:
+        """pip cannot take a package out, nor apply option lines, in a running lab."""
+        return bool(self.removed) or self.other
 
     def describe(self) -> str:
         parts = [f"+{r}" for r in self.install] + [f"-{n}" for n in self.removed]
+        if self.other:
+            parts.append("(options or other lines)")
         return " ".join(parts) if parts else "no package changes"
 
 
 def plan(old_text: str, new_text: str) -> Action:
+    """What to do about a requirements file going from old_text to new_text."""
     d = diff(old_text, new_text)
-    return Action(install=tuple(d.added), removed=tuple(d.removed))
+    return Action(install=tuple(d.added), removed=tuple(d.removed), other=d.other_changed)
+
+
+def requirement_name(requirement: str) -> str | None:
+    """The canonical name of a requirement string, or None where it names no package."""
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return None
 
 
 def parse_mounts(text: str) -> list[tuple[Path, str]]:

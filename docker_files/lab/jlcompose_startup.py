@@ -1,1 +1,66 @@
 """Tuned defaults applied at every kernel start (switch them off in .env)."""
+
+# IPython runs this file inside the notebook's own namespace (exec_files), so everything
+# lives in one function that is deleted at the end: no name leaks into the user's session.
+# No `from __future__` import on purpose: it could leak into the session's compiler flags.
+# Silent when all goes well; a problem prints one line on stderr and the kernel carries on.
+# JLC_TF32=0 / JLC_CUDNN_BENCHMARK=0 mean "leave PyTorch's own defaults" (docs/tuning.md).
+
+
+def _jlcompose_startup():  # type: ignore[no-untyped-def]  # runs in the lab's Python
+    import importlib.util
+    import os
+    import sys
+
+    def say(text):  # type: ignore[no-untyped-def]
+        sys.stderr.write("jlcompose: " + text + "\n")
+
+    def flag(name, default):  # type: ignore[no-untyped-def]
+        value = os.environ.get(name, "").strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        if value:
+            say(f"{name}={value!r} is neither 1 nor 0; using {int(default)}.")
+        return default
+
+    def installed(module):  # type: ignore[no-untyped-def]
+        # find_spec, not import: importing TensorFlow costs seconds and grabs GPU memory
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # ValueError: a module in sys.modules without spec
+            return sys.modules.get(module) is not None
+
+    benchmark = flag("JLC_CUDNN_BENCHMARK", True)
+    tf32 = flag("JLC_TF32", True)
+    if (benchmark or tf32) and installed("torch"):
+        try:
+            import torch
+
+            if benchmark:  # fastest cuDNN algorithm per input shape, found on first use
+                torch.backends.cudnn.benchmark = True
+            if tf32:  # tensor cores for fp32 matmuls and convolutions (Ampere and newer)
+                torch.backends.cuda.matmul.allow_tf32 = True
+                torch.backends.cudnn.allow_tf32 = True
+                torch.set_float32_matmul_precision("high")
+        except Exception as exc:
+            say(f"PyTorch defaults not applied ({type(exc).__name__}: {exc}).")
+
+    if flag("JLC_TF_MIXED_PRECISION", False) and installed("tensorflow"):
+        try:
+            import tensorflow as tf
+
+            tf.keras.mixed_precision.set_global_policy("mixed_float16")
+        except Exception as exc:
+            say(f"TensorFlow mixed precision not applied ({type(exc).__name__}: {exc}).")
+
+
+try:
+    _jlcompose_startup()
+except Exception as _jlc_exc:  # never let a start-up default stop the kernel
+    import sys as _jlc_sys
+
+    _jlc_sys.stderr.write(f"jlcompose: start-up defaults failed ({_jlc_exc}).\n")
+    del _jlc_sys, _jlc_exc
+del _jlcompose_startup

@@ -96,7 +96,9 @@ def up(
         for target in targets.values():
             _build_if_needed(engine, target, rebuild=rebuild, no_build=no_build)
 
-        cpu = _decide_cpu(project, engine, gpu, info.engine_id, next(iter(targets.values())).ref)
+        # an engine restarted with the NVIDIA runtime added gets a new key, so a new probe
+        engine_key = "|".join((info.engine_id, info.server_version, *sorted(info.runtimes)))
+        cpu = _decide_cpu(project, engine, gpu, engine_key, next(iter(targets.values())).ref)
         if cpu != (gpu == "cpu"):
             engine = engine_factory(project, cpu=cpu, tags=tags_of(targets))
         before = {c.service: c for c in engine.containers([s.name for s in services])}
@@ -113,7 +115,7 @@ def up(
                 for name in to_start:
                     if (c := before.get(name)) is not None:
                         engine.remove_container(c.id)
-            console.step(f"starting {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
+            console.step(f"up: {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
             engine.up(to_start)
         after = {c.service: c for c in engine.containers([s.name for s in services])}
         for name, target in targets.items():
@@ -160,8 +162,10 @@ def _decide_cpu(project: Project, engine: Engine, gpu: str, engine_id: str, imag
     if gpu == "cpu":
         return True
     known: dict[str, Any] = project.read_state().get("gpu_support", {})
-    supported = known.get(engine_id)
+    supported = None if gpu == "gpu" else known.get(engine_id)
+    fresh = supported is None
     if supported is None:
+        # one throwaway container per engine; the answer is remembered in .jlcompose/state.json
         supported = engine.gpu_probe(image)
         project.update_state(lambda s: s.setdefault("gpu_support", {}).update({engine_id: supported}))
     if supported:
@@ -171,7 +175,10 @@ def _decide_cpu(project: Project, engine: Engine, gpu: str, engine_id: str, imag
             "this Docker engine cannot give containers a GPU (no NVIDIA runtime).",
             hint="install the NVIDIA Container Toolkit and restart Docker, or drop --gpu.",
         )
-    console.warn("no NVIDIA runtime in this Docker engine: starting on CPU (no GPU reservation).")
+    if fresh:
+        console.warn("no NVIDIA runtime in this Docker engine: starting on CPU (no GPU reservation).")
+    else:
+        console.info("CPU mode: this Docker engine has no NVIDIA runtime (checked earlier).")
     return True
 
 

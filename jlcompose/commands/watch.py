@@ -1,0 +1,380 @@
+"""`jlcompose watch`: hot-install into the running lab whenever a requirements file changes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from jlcompose import console
+from jlcompose.compose import Engine
+from jlcompose.errors import ExitCode, InstallFailed, JlcomposeError
+from jlcompose.files import atomic_write, locked
+from jlcompose.project import Project, Service, make_engine, open_project
+from jlcompose.requirements import include_paths
+
+HELP = "hot-install packages into the running lab whenever a requirements file changes"
+DESCRIPTION = """\
+Watch docker_files/<service>/requirements.txt (and the files it includes with -r/-c).
+When you save it, new and upgraded packages are pip-installed into the running lab
+within a second or so; removals and option lines wait for the next `jlcompose up`,
+which rebuilds the image. Saving without changing the content does nothing.
+
+examples:
+  jlcompose watch                 watch the default service (torch) until Ctrl-C
+  jlcompose watch torch tf        watch both labs
+  jlcompose watch --detach        keep watching in the background (log: .jlcompose/watch.log)
+  jlcompose watch --stop          stop the background watcher
+  jlcompose watch --rebuild       rebuild the image and recreate the lab on each change
+  jlcompose watch --poll          poll the files (network drives, WSL's /mnt/c)
+
+Ctrl-C exits with 130, `watch --stop` (SIGTERM) with 0; an install in progress is either
+finished (SIGTERM) or abandoned before anything is recorded (Ctrl-C).
+"""
+
+EngineFactory = Callable[..., Engine]
+TICK_S = 0.25  # how often the loop looks at its stop flag while idle
+STOP_WAIT_S = 30.0
+_spawned: dict[int, subprocess.Popen[bytes]] = {}  # background watchers this process started
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="services to watch (default: torch)")
+    p.add_argument("--poll", action="store_true", help="poll the files instead of file events")
+    p.add_argument(
+        "--rebuild", action="store_true", help="rebuild and recreate the lab instead of hot-installing"
+    )
+    bg = p.add_mutually_exclusive_group()
+    bg.add_argument("--detach", action="store_true", help="keep watching in the background")
+    bg.add_argument("--stop", action="store_true", help="stop the background watcher")
+
+
+def run(args: argparse.Namespace) -> int:
+    project = open_project(args.project)
+    if args.stop:
+        return stop_watcher(project)
+    if args.detach:
+        return detach(project, args.services, poll=args.poll, rebuild=args.rebuild)
+    return watch(project, args.services, poll=args.poll, rebuild=args.rebuild)
+
+
+# -- the loop --------------------------------------------------------------------------
+def watch(
+    project: Project,
+    services: Sequence[str],
+    *,
+    poll: bool,
+    rebuild: bool,
+    engine_factory: EngineFactory | None = None,
+    stop: threading.Event | None = None,
+    ready: threading.Event | None = None,
+) -> int:
+    """Watch until Ctrl-C (130), SIGTERM or `stop` (0); `ready` is set once events flow."""
+    from jlcompose import watcher
+
+    chosen = project.pick(services)
+    factory = engine_factory or make_engine
+    stop = stop or threading.Event()
+    with _registered(project), _stop_on_signals(stop):
+        applier = Applier(project, factory(project), factory, rebuild=rebuild)
+        applier.prime(chosen)
+        sink = watcher.EventSink({}, time.monotonic)
+        observed = watcher.start(sink, sink.set_files(applier.files(chosen)), poll=poll)
+        try:
+            names = ", ".join(s.name for s in chosen)
+            console.info(f"watching the requirements of {names} ({observed.mode}); Ctrl-C stops")
+            sink.mark(s.name for s in chosen)  # catch up with edits made while nobody watched
+            if ready is not None:
+                ready.set()
+            while not stop.is_set():
+                for name in sorted(sink.take(TICK_S)):
+                    applier.handle(project.service(name))
+                    observed.add(sink.set_files(applier.files(chosen)))
+        except KeyboardInterrupt:
+            console.info("stopped watching (interrupted)")
+            return int(ExitCode.INTERRUPTED)
+        finally:
+            observed.stop()
+    console.info("stopped watching")
+    return int(ExitCode.OK)
+
+
+class Applier:
+    """Brings the running lab in line with one service's requirements file, one change at a time."""
+
+    def __init__(self, project: Project, engine: Engine, factory: EngineFactory, *, rebuild: bool) -> None:
+        self.project = project
+        self.engine = engine
+        self.factory = factory
+        self.rebuild = rebuild
+        self.seen: dict[str, str] = {}  # last text handled per service (touch and no-op saves)
+        self.start: dict[str, str] = {}  # the text at watch start, where state records nothing
+        self.missing: set[str] = set()  # services whose file is gone (warned once)
+
+    def prime(self, services: Sequence[Service]) -> None:
+        """Remember each file as it is now: the baseline where state records nothing applied."""
+        for svc in services:
+            self._read(svc)
+
+    def files(self, services: Sequence[Service]) -> dict[str, list[Path]]:
+        return {s.name: [s.requirements.resolve(), *include_paths(s.requirements)] for s in services}
+
+    def _read(self, svc: Service) -> str | None:
+        rel = self._rel(svc.requirements)
+        try:
+            text = svc.requirements.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if svc.name not in self.missing:
+                console.warn(f"{rel} is gone; still watching for it to come back")
+                self.missing.add(svc.name)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            console.warn(f"cannot read {rel} ({exc}); still watching")
+            return None
+        self.missing.discard(svc.name)
+        self.start.setdefault(svc.name, text)
+        return text
+
+    def _applied(self, name: str, text: str) -> str:
+        state = self.project.read_state().get("services", {}).get(name, {})
+        applied = state.get("applied")
+        return applied if isinstance(applied, str) else self.start.get(name, text)
+
+    def handle(self, svc: Service) -> None:
+        try:
+            self._handle(svc)
+        except JlcomposeError as exc:  # the engine went away, a lock timed out, ...
+            console.error(exc.message, hint=exc.hint, detail=exc.detail)
+            console.warn("still watching; the next save tries again")
+            self.seen.pop(svc.name, None)
+
+    def _handle(self, svc: Service) -> None:
+        from jlcompose import hotinstall
+        from jlcompose.watcher import plan
+
+        text = self._read(svc)
+        if text is None or text == self.seen.get(svc.name):
+            return
+        self.seen[svc.name] = text
+        action = plan(self._applied(svc.name, text), text)
+        if action.empty:
+            return  # a touch, a no-op save, a comment, or jlcompose's own pipreq write
+        head = f"{self._rel(svc.requirements)} changed: {action.describe()}"
+        if not hotinstall.lab_running(self.engine, svc.name):
+            console.info(f"{head}; {svc.name} is not running, the next `jlcompose up` builds it")
+            return
+        if self.rebuild:
+            console.step(f"{head}; rebuilding {svc.name} ...")
+            self._rebuild(svc)
+            return
+        if action.install:
+            console.step(f"{head}; installing in {svc.name} ...")
+            try:
+                hotinstall.install(
+                    self.project, self.engine, svc.name, list(action.install), on_line=_show_line
+                )
+            except InstallFailed as exc:
+                console.error(exc.message, hint=exc.hint, detail=exc.detail)
+                console.warn("nothing was recorded; still watching for the next save")
+                return
+            hotinstall.record(self.project, svc.name, list(action.install))
+            console.ok(f"installed in {svc.name}: {', '.join(action.install)}")
+        else:
+            console.step(head)
+        if action.needs_build:
+            _mark_stale(self.project, svc.name, action.removed, text)
+            console.info(
+                f"{svc.name}: removals and option lines apply when the image is rebuilt; "
+                f"the next `jlcompose up {svc.name}` rebuilds it"
+            )
+
+    def _rebuild(self, svc: Service) -> None:
+        from jlcompose.commands.up import up
+
+        state = self.project.read_state().get("services", {}).get(svc.name, {})
+        gpu = state.get("mode") or self.project.config.gpu  # keep a CPU lab on CPU
+        try:
+            up(self.project, [svc.name], gpu=gpu, recreate=True, engine_factory=self.factory)
+        except JlcomposeError as exc:
+            console.error(exc.message, hint=exc.hint, detail=exc.detail)
+            console.warn("the running lab was left as it was; still watching")
+
+    def _rel(self, path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return path.relative_to(self.project.root).as_posix()
+        return str(path)
+
+
+def _show_line(line: str) -> None:
+    console.info(f"  {line}")
+
+
+def _mark_stale(project: Project, name: str, removed: Sequence[str], text: str) -> None:
+    """Record that the running lab differs from its file in ways only a build fixes."""
+    from jlcompose import watcher
+
+    def change(state: dict[str, Any]) -> None:
+        svc = state.setdefault("services", {}).setdefault(name, {})
+        svc["removed"] = sorted(set(svc.get("removed") or ()) | set(removed))
+        gone = set(removed)
+        svc["hot_installed"] = [
+            r for r in svc.get("hot_installed") or () if watcher.requirement_name(r) not in gone
+        ]
+        svc["applied"] = text
+
+    project.update_state(change)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGHUP end the loop after the current step; only the main thread may listen."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -- one watcher per project: pidfile, --detach, --stop ------------------------------------
+def _pidfile(project: Project) -> Path:
+    return project.state_dir / "watch.pid"
+
+
+def _read_pid(project: Project) -> int | None:
+    try:
+        return int(_pidfile(project).read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, and surely not our watcher
+    with contextlib.suppress(OSError):  # a zombie is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        return stat.rpartition(")")[2].split()[0] != "Z"
+    return True
+
+
+def _is_watcher(pid: int) -> bool:
+    """Whether PID runs `jlcompose watch` (or `up --watch`), so a reused PID is never signalled."""
+    if pid == os.getpid():
+        return True
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc here: trust the live PID
+    except OSError:
+        return False
+    args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    return any("jlcompose" in a for a in args) and bool({"watch", "--watch"} & set(args))
+
+
+def watcher_pid(project: Project) -> int | None:
+    """The PID of this project's running watcher, or None."""
+    pid = _read_pid(project)
+    if pid is None or not _alive(pid) or not _is_watcher(pid):
+        return None
+    return pid
+
+
+def _already(pid: int) -> JlcomposeError:
+    return JlcomposeError(
+        f"a watcher already runs for this project (PID {pid}).",
+        hint="stop it with `jlcompose watch --stop`, or leave it running.",
+    )
+
+
+@contextlib.contextmanager
+def _registered(project: Project) -> Iterator[None]:
+    project.ensure_state_dir()
+    with locked(project.state_dir / "watch.lock", timeout=10, what="the watcher's pidfile"):
+        other = watcher_pid(project)
+        if other is not None and other != os.getpid():
+            raise _already(other)
+        atomic_write(_pidfile(project), f"{os.getpid()}\n".encode())
+    try:
+        yield
+    finally:
+        if _read_pid(project) == os.getpid():
+            _pidfile(project).unlink(missing_ok=True)
+
+
+def detach(project: Project, services: Sequence[str], *, poll: bool, rebuild: bool) -> int:
+    """Start `jlcompose watch` as a background process in its own session."""
+    project.pick(services)  # unknown names fail here, not in the log
+    if (pid := watcher_pid(project)) is not None:
+        raise _already(pid)
+    project.ensure_state_dir()
+    log = project.state_dir / "watch.log"
+    argv = [sys.executable, "-m", "jlcompose", "-C", str(project.root), "watch", *services]
+    argv += ["--poll"] * poll + ["--rebuild"] * rebuild
+    with log.open("ab") as out:
+        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv[3:])}\n".encode())
+        out.flush()
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=project.root, start_new_session=True,
+        )
+    _spawned[child.pid] = child
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if _read_pid(project) == child.pid:
+            console.ok(f"watching in the background (PID {child.pid}); log: {log}")
+            console.info("stop it with `jlcompose watch --stop`")
+            return int(ExitCode.OK)
+        if (rc := child.poll()) is not None:
+            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+            raise JlcomposeError(f"the background watcher exited at once (exit {rc}).", detail=tail)
+        time.sleep(0.05)
+    raise JlcomposeError("the background watcher did not start within 20 s.", hint=f"see {log}")
+
+
+def stop_watcher(project: Project, *, timeout: float = STOP_WAIT_S) -> int:
+    """End the background watcher named by the pidfile (SIGTERM), checking it is ours first."""
+    pid = _read_pid(project)
+    if pid is None:
+        console.info("no watcher runs for this project")
+        return int(ExitCode.OK)
+    if not _alive(pid) or not _is_watcher(pid):
+        _pidfile(project).unlink(missing_ok=True)
+        console.info(f"removed a stale pidfile (PID {pid} is not a running jlcompose watcher)")
+        return int(ExitCode.OK)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        if (child := _spawned.get(pid)) is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(0.1)
+        time.sleep(0.05)
+    if _alive(pid):
+        raise JlcomposeError(
+            f"the watcher (PID {pid}) is still finishing an install after {timeout:.0f} s.",
+            hint=f"it stops when the install ends; `kill -9 {pid}` ends it at once.",
+        )
+    _spawned.pop(pid, None)
+    if _read_pid(project) == pid:
+        _pidfile(project).unlink(missing_ok=True)
+    console.ok(f"stopped the watcher (PID {pid})")
+    return int(ExitCode.OK)

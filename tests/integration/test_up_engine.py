@@ -1,0 +1,225 @@
+"""`jlcompose up` against a real Docker engine and a real JupyterLab."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.docker
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _status(root: Path) -> dict:
+    res = run_cli("status", "--json", cwd=root)
+    assert res.returncode == 0, res.stderr
+    return {row["service"]: row for row in json.loads(res.stdout)["services"]}
+
+
+def _container_id(root: Path, name: str) -> str:
+    out = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={name}",
+         "--filter", "label=com.docker.compose.service=torch"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert len(out) == 1, out
+    return out[0]
+
+
+def _project_name(root: Path) -> str:
+    for line in (root / ".env").read_text().splitlines():
+        if line.startswith("JLC_PROJECT="):
+            return line.split("=", 1)[1]
+    raise AssertionError("no JLC_PROJECT")
+
+
+def _exec(cid: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", "exec", cid, *argv], capture_output=True, text=True)
+
+
+def test_lab_lifecycle(lab_project: Path) -> None:
+    root, name = lab_project, _project_name(lab_project)
+    req = root / "docker_files/torch/requirements.txt"
+    original = req.read_bytes()
+
+    first = run_cli("up", "torch", cwd=root)
+    assert first.returncode == 0, first.stderr
+    assert "building image" in first.stderr
+    assert "starting on CPU" in first.stderr  # this engine has no NVIDIA runtime
+    url = first.stdout.strip().splitlines()[-1]
+    assert url.startswith("http://127.0.0.1:") and "/lab?token=" in url
+    base, token = url.split("/lab?token=")
+    assert len(token) >= 32
+    assert _get(f"{base}/api/status?token={token}") == 200
+    assert _get(f"{base}/api/status") == 403
+    assert _get(f"{base}/api/status?token=wrong{token}") == 403
+    token_file = root / ".jlcompose/token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    logs = run_cli("logs", "torch", cwd=root)
+    assert token not in logs.stdout + logs.stderr
+    cid1 = _container_id(root, name)
+
+    # unchanged -> no build, same container
+    again = run_cli("up", "torch", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert "no build needed" in again.stderr and "building image" not in again.stderr
+    assert _container_id(root, name) == cid1
+    assert again.stdout.strip() == url
+
+    # a requirement edit -> new hash, build, container replaced, package importable
+    req.write_bytes(original + b"six==1.16.0\n")
+    edited = run_cli("up", "torch", cwd=root)
+    assert edited.returncode == 0, edited.stderr
+    assert "building image" in edited.stderr
+    cid2 = _container_id(root, name)
+    assert cid2 != cid1
+    assert _exec(cid2, "python3", "-c", "import six; print(six.__version__)").stdout.strip() == "1.16.0"
+    assert _status(root)["torch"]["image"] == "current"
+
+    # a comment-only edit changes nothing that shapes the image
+    req.write_bytes(original + b"six==1.16.0   # pinned for a test\n")
+    comment = run_cli("up", "torch", cwd=root)
+    assert "no build needed" in comment.stderr and _container_id(root, name) == cid2
+
+    # revert -> the old image is reused without a build
+    req.write_bytes(original)
+    reverted = run_cli("up", "torch", cwd=root)
+    assert reverted.returncode == 0, reverted.stderr
+    assert "no build needed" in reverted.stderr and "building image" not in reverted.stderr
+    cid3 = _container_id(root, name)
+    assert cid3 != cid2
+    assert _exec(cid3, "python3", "-c", "import jupyterlab").returncode == 0
+
+    # a failing build leaves the running lab exactly as it was
+    req.write_bytes(original + b"jlcompose-no-such-package-xyz==0.0.1\n")
+    failed = run_cli("up", "torch", cwd=root)
+    assert failed.returncode == 4, failed.stderr
+    assert "left as it was" in failed.stderr
+    assert _container_id(root, name) == cid3
+    assert _get(f"{base}/api/status?token={token}") == 200
+    assert _status(root)["torch"]["image"] == "stale"
+    req.write_bytes(original)
+
+    # files written from inside the lab belong to the host user
+    made = _exec(cid3, "python3", "-c", "open('/workspace/made-in-lab.txt','w').write('x')")
+    assert made.returncode == 0, made.stderr
+    st = (root / "made-in-lab.txt").stat()
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+
+    # prune keeps the current image and drops the others
+    pruned = run_cli("prune", cwd=root)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "removed" in pruned.stderr
+
+    down = run_cli("down", cwd=root)
+    assert down.returncode == 0, down.stderr
+    assert _status(root)["torch"]["state"] == "not created"
+
+
+def test_runs_as_another_uid(lab_project: Path) -> None:
+    """The lab runs as JLC_UID:JLC_GID, so notebook files are never root's."""
+    root, name = lab_project, _project_name(lab_project)
+    # as root (CI) we can play a real non-root user; otherwise we are one already
+    uid, gid = (4321, 4322) if os.getuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(root, uid, gid)
+    res = run_cli("up", "torch", "--cpu", cwd=root, env={"JLC_UID": str(uid), "JLC_GID": str(gid)})
+    assert res.returncode == 0, res.stderr
+    cid = _container_id(root, name)
+    made = _exec(cid, "sh", "-c", "id -u; touch /workspace/owned.txt")
+    assert made.stdout.split()[0] == str(uid), made
+    st = (root / "owned.txt").stat()
+    assert (st.st_uid, st.st_gid) == (uid, gid)
+
+
+def test_port_in_use_changes_nothing(lab_project: Path) -> None:
+    root, name = lab_project, _project_name(lab_project)
+    port = int(next(l for l in (root / ".env").read_text().splitlines()
+                    if l.startswith("JLC_TORCH_PORT=")).split("=")[1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        res = run_cli("up", "torch", "--cpu", cwd=root)
+    assert res.returncode == 5, res.stderr
+    assert f"port {port}" in res.stderr and "already in use" in res.stderr
+    ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
+                        capture_output=True, text=True)
+    assert ps.stdout.strip() == ""
+
+
+def test_stale_container_with_our_name_is_replaced(lab_project: Path) -> None:
+    root, name = lab_project, _project_name(lab_project)
+    squatter = subprocess.run(
+        ["docker", "run", "-d", "--name", f"{name}-torch-1", "jlcompose-test/python:3.11", "sleep", "300"],
+        capture_output=True, text=True,
+    )
+    assert squatter.returncode == 0, squatter.stderr
+    res = run_cli("up", "torch", "--cpu", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "stale container" in res.stderr
+    assert _container_id(root, name) != squatter.stdout.strip()[:12]
+
+
+def test_plain_compose_fallback_without_jlcompose(lab_project: Path) -> None:
+    """The shipped files work with docker compose alone (README "Without jlcompose")."""
+    root = lab_project
+    env_file = root / ".env"
+    port = next(l for l in env_file.read_text().splitlines() if l.startswith("JLC_TORCH_PORT="))
+    env_file.write_text(env_file.read_text() + f"JLC_UID={os.getuid()}\nJLC_GID={os.getgid()}\n")
+    files = ["-f", "compose/compose.yaml", "-f", "compose/compose.cpu.yaml"]
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("JLC_", "JUPYTER_"))}
+    up = subprocess.run(["docker", "compose", "--env-file", ".env", *files, "up", "-d", "--build", "--wait", "torch"],
+                        cwd=root, capture_output=True, text=True, env=clean_env, timeout=600)
+    assert up.returncode == 0, up.stderr
+    base = f"http://127.0.0.1:{port.split('=')[1]}"
+    assert _get(f"{base}/api") == 200
+    assert _get(f"{base}/api/status") == 403  # JupyterLab made its own token
+    logs = subprocess.run(["docker", "compose", "--env-file", ".env", *files, "logs", "torch"],
+                          cwd=root, capture_output=True, text=True, env=clean_env)
+    assert "token=" in logs.stdout
+
+
+def test_bad_inputs_exit_codes(lab_project: Path, tmp_path: Path) -> None:
+    root = lab_project
+    unknown = run_cli("up", "pytorch", cwd=root)
+    assert unknown.returncode == 2 and "unknown service 'pytorch'" in unknown.stderr
+
+    (root / "jlcompose.toml").write_text('gpu = "maybe"\n')
+    bad = run_cli("up", "torch", cwd=root)
+    assert bad.returncode == 2 and "jlcompose.toml" in bad.stderr and "`gpu`" in bad.stderr
+    (root / "jlcompose.toml").unlink()
+
+    nodocker = run_cli("up", "torch", cwd=root, env={"PATH": str(tmp_path)})
+    assert nodocker.returncode == 3 and "`docker` command was not found" in nodocker.stderr
+
+    down = run_cli("up", "torch", cwd=root, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert down.returncode == 3 and "daemon is not running" in down.stderr
+
+    # a docker whose compose plugin is too old
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v docker"], capture_output=True, text=True).stdout.strip()
+    (fake / "docker").write_text(
+        "#!/bin/sh\n"
+        'case "$*" in compose*" version") echo "Docker Compose version v2.17.3"; exit 0;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    (fake / "docker").chmod(0o755)
+    old = run_cli("up", "torch", cwd=root, env={"PATH": f"{fake}:{os.environ['PATH']}"})
+    assert old.returncode == 3 and "too old" in old.stderr and "2.24.4" in old.stderr
+    assert not (root / ".jlcompose/state.json").exists() or "services" not in json.loads(
+        (root / ".jlcompose/state.json").read_text())
