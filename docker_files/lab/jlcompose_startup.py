@@ -7,15 +7,15 @@
 # JLC_TF32=0 / JLC_CUDNN_BENCHMARK=0 mean "leave PyTorch's own defaults" (docs/tuning.md).
 
 
-def _jlcompose_startup():  # type: ignore[no-untyped-def]  # runs in the lab's Python
+def _jlcompose_startup():
     import importlib.util
     import os
     import sys
 
-    def say(text):  # type: ignore[no-untyped-def]
+    def say(text):
         sys.stderr.write("jlcompose: " + text + "\n")
 
-    def flag(name, default):  # type: ignore[no-untyped-def]
+    def flag(name, default):
         value = os.environ.get(name, "").strip().lower()
         if value in ("1", "true", "yes", "on"):
             return True
@@ -25,7 +25,7 @@ def _jlcompose_startup():  # type: ignore[no-untyped-def]  # runs in the lab's P
             say(f"{name}={value!r} is neither 1 nor 0; using {int(default)}.")
         return default
 
-    def installed(module):  # type: ignore[no-untyped-def]
+    def installed(module):
         # find_spec, not import: importing TensorFlow costs seconds and grabs GPU memory
         try:
             return importlib.util.find_spec(module) is not None
@@ -62,5 +62,5 @@ except Exception as _jlc_exc:  # never let a start-up default stop the kernel
     import sys as _jlc_sys
 
     _jlc_sys.stderr.write(f"jlcompose: start-up defaults failed ({_jlc_exc}).\n")
-    del _jlc_sys, _jlc_exc
+    del _jlc_sys
 del _jlcompose_startup

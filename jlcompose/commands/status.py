@@ -86,8 +86,9 @@ def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: b
         console.data(json.dumps(report, indent=2))
         return 0
     table = console.table(title=f"jlcompose project {report['project']}")
-    for col in ("service", "state", "mode", "image", "url"):
+    for col in ("service", "state", "mode", "image"):
         table.add_column(col)
+    table.add_column("url", no_wrap=True, overflow="fold")  # a URL must stay copyable
     for row in report["services"]:
         image = row["image"]
         if row["hot_installed"]:

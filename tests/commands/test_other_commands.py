@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jlcompose.commands import up as up_module
+from jlcompose.commands.down import down
+from jlcompose.commands.init import init
+from jlcompose.commands.prune import prune
+from jlcompose.commands.status import status
+from jlcompose.commands.up import up
+from jlcompose.commands.url import url
+from jlcompose.errors import JlcomposeError, UsageError
+from jlcompose.project import Project
+from tests.commands.conftest import Factory
+from tests.fakes import FakeEngine
+
+
+@pytest.fixture
+def started(project: Project, engine: FakeEngine, factory: Factory, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.setattr(up_module, "wait_ready", lambda *a, **k: True)
+    monkeypatch.setattr(up_module, "port_in_use", lambda bind, port: False)
+    up(project, ["torch"], engine_factory=factory)
+    return project
+
+
+def _status(project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    status(project, engine, [], as_json=True)
+    return {r["service"]: r for r in json.loads(capsys.readouterr().out)["services"]}
+
+
+def test_status_current_stale_and_hot_installed(started: Project, engine: FakeEngine,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _status(started, engine, capsys)
+    assert rows["torch"]["state"] == "running" and rows["torch"]["image"] == "current"
+    assert rows["torch"]["mode"] == "cpu" and rows["torch"]["url"].startswith("http://127.0.0.1:18888/lab?token=")
+    assert rows["tf"]["state"] == "not created" and rows["tf"]["image"] == "not built" and rows["tf"]["url"] is None
+    started.services["torch"].requirements.write_text("six\n")
+    started.update_state(lambda s: s["services"]["torch"].update(hot_installed=["six"]))
+    rows = _status(started, engine, capsys)
+    assert rows["torch"]["image"] == "stale" and rows["torch"]["hot_installed"] == ["six"]
+
+
+def test_status_table_mentions_hot_installs(started: Project, engine: FakeEngine,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    started.update_state(lambda s: s["services"]["torch"].update(hot_installed=["six"]))
+    capsys.readouterr()
+    status(started, engine, [])
+    out = capsys.readouterr().out
+    assert "torch" in out and "hot-installed: six" in out
+
+
+def test_url_and_down(started: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert url(started, engine, None) == 0
+    assert capsys.readouterr().out.startswith("http://127.0.0.1:18888/lab?token=")
+    assert down(started, engine, []) == 0
+    assert engine.running == {}
+    with pytest.raises(JlcomposeError) as exc:
+        url(started, engine, "torch")
+    assert "not running" in exc.value.message
+
+
+def test_prune_removes_only_old_unused_images(started: Project, engine: FakeEngine) -> None:
+    current = engine.running["torch"].image
+    engine.image_store["jlcompose/demo-torch:0123456789ab"] = {"org.jlcompose.hash": "0123456789ab" + "0" * 52}
+    engine.image_store["other/image:1"] = {}
+    assert prune(started, engine) == 0
+    assert current in engine.image_store and "other/image:1" in engine.image_store
+    assert "jlcompose/demo-torch:0123456789ab" not in engine.image_store
+
+
+def test_init_writes_the_shipped_files_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "new"
+    assert init(target) == 0
+    assert (target / "compose/compose.yaml").is_file()
+    assert (target / "docker_files/Dockerfile").is_file()
+    assert (target / "docker_files/torch/requirements.txt").is_file()
+    assert (target / ".env.example").is_file()
+    (target / "docker_files/torch/requirements.txt").write_text("mine\n")
+    with pytest.raises(UsageError) as exc:
+        init(target)
+    assert "nothing was written" in exc.value.message
+    assert (target / "docker_files/torch/requirements.txt").read_text() == "mine\n"
+    assert init(target, force=True) == 0
+    assert (target / "docker_files/torch/requirements.txt").read_text() != "mine\n"

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from jlcompose import cli
+from jlcompose.errors import BuildFailed, ExitCode
+
+
+def test_every_command_loads_and_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in cli.COMMANDS:
+        module = cli._load(name)
+        assert module.HELP and callable(module.run) and callable(module.add_arguments)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.startswith("jlcompose ")
+
+
+def test_help_does_not_import_python_on_whales() -> None:
+    code = "import sys; from jlcompose import cli; cli.build_parser(); print('python_on_whales' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "text"),
+    [
+        (BuildFailed("the build broke.", hint="fix it"), ExitCode.BUILD, "the build broke."),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED, "interrupted"),
+        (RuntimeError("boom"), ExitCode.BUG, "jlcompose"),
+    ],
+)
+def test_exit_code_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                         exc: BaseException, code: int, text: str) -> None:
+    from jlcompose.commands import url
+
+    def boom(args: object) -> int:
+        raise exc
+
+    monkeypatch.setattr(url, "run", boom)
+    assert cli.main(["url"]) == code
+    assert text in capsys.readouterr().err
+
+
+def test_unknown_service_through_the_cli(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import copy_template
+
+    root = copy_template(tmp_path / "p")
+    monkeypatch.chdir(root)
+    assert cli.main(["up", "nope"]) == ExitCode.USAGE
+    assert "unknown service 'nope'" in capsys.readouterr().err

@@ -1,0 +1,251 @@
+"""Editing requirements files: one line changes, every other byte stays."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from jlcompose.errors import RequirementError
+from jlcompose.requirements import (
+    Change,
+    Diff,
+    add_or_update,
+    diff,
+    edit,
+    has_hashes,
+    include_paths,
+    requirement_lines,
+)
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "requirements"
+FILES = sorted(p.name for p in CORPUS.glob("*.txt"))
+# a package on one physical line of each corpus file, and a new version for it
+ON_ONE_LINE = {
+    "bom.txt": ("sympy", "sympy==1.13.3"),
+    "continuation.txt": ("scipy", "scipy==1.15.0"),
+    "crlf.txt": ("typer", "typer==0.12.5"),
+    "hashes.txt": ("certifi", "certifi==2024.9.1"),
+    "includes.txt": ("torchmetrics", "torchmetrics==1.4.1"),
+    "markers-extras.txt": ("uvicorn", "uvicorn==0.31.0"),
+    "ngc-project.txt": ("wandb", "wandb==0.18.0"),
+    "no-final-newline.txt": ("tqdm", "tqdm==4.67.0"),
+    "options.txt": ("timm", "timm==1.0.9"),
+    "plain.txt": ("matplotlib", "matplotlib==3.9.2"),
+    "unparseable.txt": ("opencv-python-headless", "opencv-python-headless==4.10.0.86"),
+}
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+
+def read(name: str) -> str:
+    return (CORPUS / name).read_bytes().decode("utf-8")
+
+
+def split(text: str) -> list[str]:
+    """Lines with their endings, exactly (str.splitlines would also split on \\x0c and friends)."""
+    return [m.group(0) for m in LINE.finditer(text) if m.group(0)]
+
+
+def changed_lines(old: str, new: str) -> list[str]:
+    return [d for d in difflib.ndiff(split(old), split(new)) if d[:1] in "+-"]
+
+
+def test_the_corpus_is_big_and_varied() -> None:
+    assert len(FILES) >= 8
+    assert set(FILES) == set(ON_ONE_LINE)
+    raw = b"".join((CORPUS / f).read_bytes() for f in FILES)
+    for feature in (b"\r\n", b"\\\n", b"--index-url", b"-e .", b"-r ", b"; python_version", b"["):
+        assert feature in raw, feature
+    assert not read("no-final-newline.txt").endswith("\n")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_adding_a_package_appends_one_line_and_keeps_every_other_byte(name: str) -> None:
+    old = read(name)
+    new, change = add_or_update(old, Requirement("brand-new-package==1.0"))
+    assert change is Change.ADDED
+    ending = "\r\n" if "\r\n" in old else "\n"
+    assert new.endswith("brand-new-package==1.0" + ending)
+    if old.endswith(("\n", "\r")):
+        assert new == old + "brand-new-package==1.0" + ending
+        assert changed_lines(old, new) == ["+ brand-new-package==1.0" + ending]
+    else:  # the last line gains a line ending and nothing else
+        assert new == old + ending + "brand-new-package==1.0" + ending
+    assert requirement_lines(new)["brand-new-package"] == "brand-new-package==1.0"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_updating_a_package_rewrites_exactly_its_line(name: str) -> None:
+    old = read(name)
+    package, pinned = ON_ONE_LINE[name]
+    before = requirement_lines(old)
+    new, change = add_or_update(old, Requirement(pinned))
+    assert change is Change.UPDATED
+    delta = changed_lines(old, new)
+    assert len(delta) == 2 and delta[0].startswith("- ") and delta[1].startswith("+ ")
+    removed, added = delta[0][2:], delta[1][2:]
+    # the line keeps its indentation, its comment or continuation tail, and its ending
+    tail_old = removed.split(package, 1)[1] if package in removed else ""
+    assert len(new) - len(old) == len(added) - len(removed)
+    assert added.endswith(removed[len(removed.rstrip("\r\n")) :])
+    assert "#" not in tail_old or tail_old[tail_old.index("#") :] in added
+    after = requirement_lines(new)
+    assert after[package] == pinned
+    assert {k: v for k, v in after.items() if k != package} == {
+        k: v for k, v in before.items() if k != package
+    }
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_asking_again_changes_nothing(name: str) -> None:
+    old = read(name)
+    package, pinned = ON_ONE_LINE[name]
+    once, _ = add_or_update(old, Requirement(pinned))
+    twice, change = add_or_update(once, Requirement(pinned))
+    assert change is Change.UNCHANGED and twice == once
+    bare, change = add_or_update(once, Requirement(package))
+    assert change is Change.UNCHANGED and bare == once
+
+
+def test_a_trailing_comment_and_crlf_survive_an_update() -> None:
+    text = "a==1\r\nmatplotlib==3.8   # for the notebooks\r\nb\r\n"
+    new, change = add_or_update(text, Requirement("Matplotlib>=3.9"))
+    assert change is Change.UPDATED
+    assert new == "a==1\r\nmatplotlib>=3.9   # for the notebooks\r\nb\r\n"
+
+
+def test_names_compare_canonically_and_keep_the_files_spelling() -> None:
+    text = "Scikit_Learn==1.4\n"
+    new, change = add_or_update(text, Requirement("scikit-learn==1.5.1"))
+    assert (new, change) == ("Scikit_Learn==1.5.1\n", Change.UPDATED)
+    new, change = add_or_update(text, Requirement("SCIKIT.learn"))
+    assert (new, change) == (text, Change.UNCHANGED)
+
+
+def test_a_bare_name_keeps_the_pin_and_adds_new_extras() -> None:
+    text = "accelerate==0.33.0\n"
+    assert add_or_update(text, Requirement("accelerate")) == (text, Change.UNCHANGED)
+    new, change = add_or_update(text, Requirement("accelerate[torch]"))
+    assert (new, change) == ("accelerate[torch]==0.33.0\n", Change.UPDATED)
+
+
+def test_a_line_under_a_marker_is_separate_from_an_unconditional_request() -> None:
+    text = 'numpy==1.26.4; python_version < "3.12"\n'
+    # presence is satisfied, but a pin next to a marked line would conflict: refuse
+    assert add_or_update(text, Requirement("numpy")) == (text, Change.UNCHANGED)
+    with pytest.raises(RequirementError, match="only under an environment marker"):
+        add_or_update(text, Requirement("numpy==2.0"))
+    # the same marker is the same line
+    same = Requirement('numpy==1.26.5; python_version < "3.12"')
+    assert add_or_update(text, same)[0] == 'numpy==1.26.5; python_version < "3.12"\n'
+    # another marker is another line
+    other = Requirement('numpy==2.1; python_version >= "3.12"')
+    new, change = add_or_update(text, other)
+    assert change is Change.ADDED and new == text + 'numpy==2.1; python_version >= "3.12"\n'
+
+
+def test_two_lines_for_one_package_are_not_guessed_between() -> None:
+    text = "torch>=2\nother\ntorch<3\n"
+    with pytest.raises(RequirementError, match=r"lines 1 and 3"):
+        add_or_update(text, Requirement("torch==2.4"))
+    assert add_or_update(text, Requirement("torch")) == (text, Change.UNCHANGED)
+
+
+def test_a_requirement_split_across_continuation_lines_becomes_one_line() -> None:
+    text = "a\njax[cpu] \\\n  >=0.4.30  # keep me\nb\n"
+    new, change = add_or_update(text, Requirement("jax==0.4.31"))
+    assert change is Change.UPDATED
+    assert new == "a\njax[cpu]==0.4.31  # keep me\nb\n"
+
+
+def test_a_continuation_tail_stays_when_the_requirement_is_on_the_first_line() -> None:
+    text = "scipy==1.14.1 \\\n    --config-settings=x=y\n"
+    new, _ = add_or_update(text, Requirement("scipy==1.15"))
+    assert new == "scipy==1.15 \\\n    --config-settings=x=y\n"
+
+
+def test_appending_after_a_dangling_backslash_does_not_join_lines() -> None:
+    text = "a==1 \\"
+    new, change = add_or_update(text, Requirement("b"))
+    assert change is Change.ADDED
+    assert new == "a==1 \\\n\nb\n"
+    assert set(requirement_lines(new)) == {"a", "b"}
+
+
+def test_empty_files_and_comment_only_files() -> None:
+    assert add_or_update("", Requirement("six")) == ("six\n", Change.ADDED)
+    assert add_or_update("# c", Requirement("six")) == ("# c\nsix\n", Change.ADDED)
+    assert add_or_update("\n\n", Requirement("six")) == ("\n\nsix\n", Change.ADDED)
+
+
+def test_the_dominant_ending_wins_for_the_new_line() -> None:
+    assert add_or_update("a\r\nb\r\nc\n", Requirement("d"))[0] == "a\r\nb\r\nc\nd\r\n"
+    assert add_or_update("a\nb\nc\r\n", Requirement("d"))[0] == "a\nb\nc\r\nd\n"
+
+
+def test_unparseable_lines_and_options_are_kept_verbatim() -> None:
+    text = read("unparseable.txt") + read("options.txt")
+    new, _ = add_or_update(text, Requirement("einops==0.8.1"))
+    assert new == text.replace("einops==0.8.0", "einops==0.8.1")
+
+
+def test_a_url_requirement_can_replace_a_pin_and_back() -> None:
+    url = "https://example.org/wheels/pkg-1.0-py3-none-any.whl"
+    new, change = add_or_update("pkg==0.9\n", Requirement(f"pkg @ {url}"))
+    assert (new, change) == (f"pkg @ {url}\n", Change.UPDATED)
+    assert add_or_update(new, Requirement("pkg==1.1"))[0] == "pkg==1.1\n"
+
+
+def test_edit_reports_the_line_it_wrote() -> None:
+    result = edit("Pillow==9\n", Requirement("pillow>=10"))
+    assert result.change is Change.UPDATED and result.requirement == "Pillow>=10"
+
+
+def test_has_hashes() -> None:
+    assert has_hashes(read("hashes.txt"))
+    assert has_hashes("--require-hashes\nsix==1.16.0\n")
+    assert has_hashes("six==1.16.0 --hash=sha256:abc\n")
+    assert not has_hashes("six  # add --hash later\n")
+    assert not any(has_hashes(read(f)) for f in FILES if f != "hashes.txt")
+
+
+def test_requirement_lines_normalizes() -> None:
+    text = "Pillow >= 10.0 , < 11\nRequests[Socks]\n-e .\n# x\nnumpy==1; python_version<'3.12'\n"
+    assert requirement_lines(text) == {
+        "pillow": "pillow<11,>=10.0",
+        "requests": "requests[socks]",
+        "numpy": 'numpy==1; python_version < "3.12"',
+    }
+
+
+def test_diff_reports_new_and_changed_requirements_and_removed_names() -> None:
+    old = "a==1\nb\nc>=2  # note\n-e .\n"
+    new = "A==2\nc >= 2\nd[x]\n-e .\n"
+    assert diff(old, new) == Diff(added=["a==2", "d[x]"], removed=["b"], other_changed=False)
+    assert diff(old, old.replace("# note", "# other")) == Diff()
+    assert diff(old, old.replace("-e .", "-e ./lib")).other_changed
+    assert diff("", "x\n") == Diff(added=["x"])
+
+
+def test_diff_of_a_marked_package_installs_all_its_lines() -> None:
+    old = 'n==1; python_version < "3.12"\n'
+    new = old + 'n==2; python_version >= "3.12"\n'
+    assert diff(old, new).added == ['n==1; python_version < "3.12"', 'n==2; python_version >= "3.12"']
+
+
+def test_include_paths_follows_r_and_c_recursively(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "req.txt").write_text("-r base.txt\n-c sub/pins.txt\n--index-url https://x/\n")
+    (tmp_path / "base.txt").write_text("--requirement=sub/more.txt\n-r req.txt\n")
+    (tmp_path / "sub" / "more.txt").write_text("six\n")
+    (tmp_path / "sub" / "pins.txt").write_text("six==1.16.0\n")
+    found = include_paths(tmp_path / "req.txt")
+    assert [p.relative_to(tmp_path.resolve()).as_posix() for p in found] == [
+        "base.txt",
+        "sub/more.txt",
+        "req.txt",
+        "sub/pins.txt",
+    ]
