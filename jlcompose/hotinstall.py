@@ -226,8 +226,14 @@ def _causes(lines: Sequence[str], *, skip_constraints: bool = False) -> str:
 
 
 def _trace(lines: Sequence[str]) -> str:
+    """pip's resolver report from its first ERROR line, without its generic advice."""
     start = next((i for i, ln in enumerate(lines) if ln.startswith("ERROR:")), 0)
-    kept = [ln for ln in lines[start:] if ln.strip()]
+    kept: list[str] = []
+    for line in lines[start:]:
+        if line.startswith(("To fix this", "Additionally, some packages")):
+            break
+        if line.strip():
+            kept.append(line)
     return "\n".join(kept[:DETAIL_LINES])
 
 

@@ -40,6 +40,9 @@ def port_in_use(bind: str, port: int) -> bool:
     """True when something on this host already listens on bind:port."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # without SO_REUSEADDR, connections in TIME_WAIT (say, our own readiness probes)
+        # would make a free port look taken; a real listener still makes bind fail
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((bind if bind not in ("", "0.0.0.0") else "0.0.0.0", port))
         except OSError as exc:

@@ -32,9 +32,25 @@ _IGNORED = frozenset({"opened", "closed_no_write", "attrib"})
 # File systems on which inotify misses changes made by other machines (or by Windows).
 NETWORK_FS = frozenset(
     {
-        "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "vboxsf", "afs", "ceph",
-        "glusterfs", "lustre", "gpfs", "davfs", "sshfs", "fuse.sshfs", "fuse.glusterfs",
-        "fuse.rclone", "fuse.s3fs",
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "drvfs",
+        "vboxsf",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "davfs",
+        "sshfs",
+        "fuse.sshfs",
+        "fuse.glusterfs",
+        "fuse.rclone",
+        "fuse.s3fs",
     }
 )
 
@@ -293,7 +309,8 @@ def start(sink: EventSink, dirs: Iterable[Path], *, poll: bool) -> Watch:
                 raise
             native.stop()
     polling = Watch(
-        PollingObserver(timeout=POLL_INTERVAL_S), handler,
+        PollingObserver(timeout=POLL_INTERVAL_S),
+        handler,
         f"polling every {POLL_INTERVAL_S:g} s because {reason}",
     )
     polling.add(dirs)

@@ -2,7 +2,11 @@
 # engine.sh - make sure a Docker engine with Compose v2 answers, and that the small local
 # base images the integration tests build FROM exist (no image registry needed).
 #
-#   scripts/engine.sh [up|images|stop|status]     (default: up)
+#   scripts/engine.sh up          engine + Compose (install and start only what is missing)
+#   scripts/engine.sh images      the small local test images (below)
+#   scripts/engine.sh stop|status
+#   scripts/engine.sh fake-gpu|plain   restart the daemon we started, with/without a
+#                                       stand-in NVIDIA hook (test machines only)
 #
 # A machine where `docker info` and `docker compose version` already answer is used as
 # it is: nothing is installed or started. On a fresh Debian 12 machine (as root) it installs
@@ -144,6 +148,30 @@ EOD
   log "test images present: $DEBIAN_IMAGE $PYTHON_IMAGE $LAB_BASE"
 }
 
+# GPU-path tests on a machine without a GPU: moby registers its "nvidia" device driver
+# when an executable named nvidia-container-runtime-hook is on dockerd's PATH at start.
+# A hook that only exits 0 lets GPU reservations start (no GPU is really given). Test
+# machines only: never on a real GPU host.
+restart_with_fake_gpu() {
+  need_root "restarting dockerd"
+  [ -s "$PIDFILE" ] || die "no dockerd pidfile: this script did not start the engine, so it will not restart it"
+  local hookdir="$CACHE_DIR/fake-gpu-hook"
+  mkdir -p "$hookdir"
+  printf '#!/bin/sh\nexit 0\n' >"$hookdir/nvidia-container-runtime-hook"
+  chmod +x "$hookdir/nvidia-container-runtime-hook"
+  stop
+  log "starting dockerd with a fake NVIDIA hook on its PATH"
+  PATH="$hookdir:$PATH" setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  local i; for ((i = 0; i < 240; i++)); do engine_ready && return; sleep 0.25; done
+  die "dockerd did not answer within 60 s"
+}
+
+restart_plain() {
+  need_root "restarting dockerd"
+  stop
+  start_dockerd
+}
+
 stop() {
   [ -s "$PIDFILE" ] || { log "no dockerd pidfile"; return; }
   local pid; pid=$(cat "$PIDFILE")
@@ -156,10 +184,11 @@ stop() {
 case "${1:-up}" in
   up)
     if engine_ready && compose_ready; then log "using the running engine: $(docker version --format '{{.Server.Version}}'), $(docker compose version --short)"
-    else install_packages; install_compose; start_dockerd; fi
-    ensure_images ;;
+    else install_packages; install_compose; start_dockerd; fi ;;
   images) ensure_images ;;
   stop) stop ;;
+  fake-gpu) restart_with_fake_gpu ;;
+  plain) restart_plain ;;
   status) docker version; docker compose version; docker images 'jlcompose-test/*' ;;
-  *) die "usage: $0 [up|images|stop|status]" ;;
+  *) die "usage: $0 [up|images|stop|status|fake-gpu|plain]" ;;
 esac

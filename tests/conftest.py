@@ -25,6 +25,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="fail, not skip, docker-marked tests when no engine answers (CI sets this)",
     )
+    parser.addoption(
+        "--gpu-engine",
+        action="store_true",
+        help="the engine registers the NVIDIA device driver: run gpu_engine tests, fail if it does not",
+    )
 
 
 @functools.cache
@@ -42,6 +47,11 @@ def _docker_unavailable_reason() -> str | None:
 @pytest.fixture(autouse=True)
 def _docker_gate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     # autouse + marker check: a usefixtures added from a collection hook would be inert
+    if request.node.get_closest_marker("gpu_engine") is not None and not request.config.getoption(
+        "--gpu-engine"
+    ):
+        pytest.skip("needs an engine with the NVIDIA device driver; scripts/test runs these in a "
+                    "second phase (CI=true or JLC_TEST_FAKE_GPU=1)")
     if request.node.get_closest_marker("docker") is not None:
         if (reason := _docker_unavailable_reason()) is not None:
             if request.config.getoption("--no-docker-skip"):

@@ -88,14 +88,17 @@ def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: b
     table = console.table(title=f"jlcompose project {report['project']}")
     for col in ("service", "state", "mode", "image"):
         table.add_column(col)
-    table.add_column("url", no_wrap=True, overflow="fold")  # a URL must stay copyable
     for row in report["services"]:
         image = row["image"]
         if row["hot_installed"]:
             image += f" (+ hot-installed: {', '.join(row['hot_installed'])})"
         state = row["state"] + (f" ({row['health']})" if row["health"] else "")
-        table.add_row(row["service"], state, row["mode"] or "-", image, row["url"] or "-")
+        table.add_row(row["service"], state, row["mode"] or "-", image)
     console.out.print(table)
+    # URLs below the table, one per line, so they stay whole and copyable at any width
+    for row in report["services"]:
+        if row["url"]:
+            console.data(f"{row['service']}: {row['url']}")
     pid = report["watcher_pid"]
     console.info(f"watcher: running (pid {pid})" if pid else "watcher: not running")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from jlcompose import console
+from jlcompose import console, hotinstall, watcher
+from jlcompose.commands import up as up_command
 from jlcompose.compose import Engine
 from jlcompose.errors import ExitCode, InstallFailed, JlcomposeError
 from jlcompose.files import atomic_write, locked
@@ -43,15 +45,20 @@ finished (SIGTERM) or abandoned before anything is recorded (Ctrl-C).
 
 EngineFactory = Callable[..., Engine]
 TICK_S = 0.25  # how often the loop looks at its stop flag while idle
+LOCK_WAIT_S = 1800.0  # a pipreq holding the requirements lock may be installing something big
 STOP_WAIT_S = 30.0
 _spawned: dict[int, subprocess.Popen[bytes]] = {}  # background watchers this process started
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("services", nargs="*", metavar="SERVICE", help="services to watch (default: torch)")
+    p.add_argument(
+        "services", nargs="*", metavar="SERVICE", help="services to watch (default: torch)"
+    )
     p.add_argument("--poll", action="store_true", help="poll the files instead of file events")
     p.add_argument(
-        "--rebuild", action="store_true", help="rebuild and recreate the lab instead of hot-installing"
+        "--rebuild",
+        action="store_true",
+        help="rebuild and recreate the lab instead of hot-installing",
     )
     bg = p.add_mutually_exclusive_group()
     bg.add_argument("--detach", action="store_true", help="keep watching in the background")
@@ -79,8 +86,6 @@ def watch(
     ready: threading.Event | None = None,
 ) -> int:
     """Watch until Ctrl-C (130), SIGTERM or `stop` (0); `ready` is set once events flow."""
-    from jlcompose import watcher
-
     chosen = project.pick(services)
     factory = engine_factory or make_engine
     stop = stop or threading.Event()
@@ -111,7 +116,9 @@ def watch(
 class Applier:
     """Brings the running lab in line with one service's requirements file, one change at a time."""
 
-    def __init__(self, project: Project, engine: Engine, factory: EngineFactory, *, rebuild: bool) -> None:
+    def __init__(
+        self, project: Project, engine: Engine, factory: EngineFactory, *, rebuild: bool
+    ) -> None:
         self.project = project
         self.engine = engine
         self.factory = factory
@@ -119,14 +126,27 @@ class Applier:
         self.seen: dict[str, str] = {}  # last text handled per service (touch and no-op saves)
         self.start: dict[str, str] = {}  # the text at watch start, where state records nothing
         self.missing: set[str] = set()  # services whose file is gone (warned once)
+        self.included: dict[str, dict[Path, str | None]] = {}  # -r/-c files, as last seen
 
     def prime(self, services: Sequence[Service]) -> None:
         """Remember each file as it is now: the baseline where state records nothing applied."""
         for svc in services:
             self._read(svc)
+            self.included[svc.name] = self._includes(svc)
+
+    def _includes(self, svc: Service) -> dict[Path, str | None]:
+        out: dict[Path, str | None] = {}
+        for path in include_paths(svc.requirements):
+            try:
+                out[path] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                out[path] = None
+        return out
 
     def files(self, services: Sequence[Service]) -> dict[str, list[Path]]:
-        return {s.name: [s.requirements.resolve(), *include_paths(s.requirements)] for s in services}
+        return {
+            s.name: [s.requirements.resolve(), *include_paths(s.requirements)] for s in services
+        }
 
     def _read(self, svc: Service) -> str | None:
         rel = self._rel(svc.requirements)
@@ -150,60 +170,77 @@ class Applier:
         return applied if isinstance(applied, str) else self.start.get(name, text)
 
     def handle(self, svc: Service) -> None:
+        # pipreq holds this lock from its install until it has recorded "applied", so under
+        # it the file and "applied" agree and its writes never look like changes to install
+        lock = hotinstall.lock_path(self.project, svc)
         try:
-            self._handle(svc)
+            with locked(lock, timeout=LOCK_WAIT_S, what=self._rel(svc.requirements)):
+                self._handle(svc)
         except JlcomposeError as exc:  # the engine went away, a lock timed out, ...
             console.error(exc.message, hint=exc.hint, detail=exc.detail)
             console.warn("still watching; the next save tries again")
             self.seen.pop(svc.name, None)
 
     def _handle(self, svc: Service) -> None:
-        from jlcompose import hotinstall
-        from jlcompose.watcher import plan
-
         text = self._read(svc)
-        if text is None or text == self.seen.get(svc.name):
+        if text is None:
             return
+        includes = self._includes(svc)
+        before = self.included.get(svc.name, {})
+        changed = [p for p, t in includes.items() if p in before and before[p] != t]
+        self.included[svc.name] = includes
+        main_changed = text != self.seen.get(svc.name)
+        if not main_changed and not changed:
+            return  # a touch or a no-op save
         self.seen[svc.name] = text
-        action = plan(self._applied(svc.name, text), text)
+        action = watcher.plan(self._applied(svc.name, text), text)
+        if changed:  # pip would need the file itself: only a build applies it
+            action = dataclasses.replace(action, other=True)
         if action.empty:
-            return  # a touch, a no-op save, a comment, or jlcompose's own pipreq write
-        head = f"{self._rel(svc.requirements)} changed: {action.describe()}"
+            return  # only comments changed, or jlcompose's own pipreq write
+        paths = [svc.requirements] if main_changed or not changed else []
+        names = ", ".join(self._rel(p) for p in paths + changed)
+        head = f"{names} changed: {action.describe()}"
         if not hotinstall.lab_running(self.engine, svc.name):
             console.info(f"{head}; {svc.name} is not running, the next `jlcompose up` builds it")
-            return
-        if self.rebuild:
+        elif self.rebuild:
             console.step(f"{head}; rebuilding {svc.name} ...")
             self._rebuild(svc)
-            return
+        else:
+            self._hot_install(svc, text, action, head)
+
+    def _hot_install(self, svc: Service, text: str, action: watcher.Action, head: str) -> None:
         if action.install:
             console.step(f"{head}; installing in {svc.name} ...")
             try:
                 hotinstall.install(
-                    self.project, self.engine, svc.name, list(action.install), on_line=_show_line
+                    self.project, self.engine, svc, list(action.install), on_line=_show_line
                 )
             except InstallFailed as exc:
                 console.error(exc.message, hint=exc.hint, detail=exc.detail)
                 console.warn("nothing was recorded; still watching for the next save")
                 return
-            hotinstall.record(self.project, svc.name, list(action.install))
+            hotinstall.record(self.project, svc, list(action.install))
+            # record() takes "applied" from the disk, which a save during the install may
+            # already have changed: what was installed is `text`; the follow-up run sees the rest
+            _set_applied(self.project, svc.name, text)
             console.ok(f"installed in {svc.name}: {', '.join(action.install)}")
         else:
             console.step(head)
         if action.needs_build:
             _mark_stale(self.project, svc.name, action.removed, text)
             console.info(
-                f"{svc.name}: removals and option lines apply when the image is rebuilt; "
-                f"the next `jlcompose up {svc.name}` rebuilds it"
+                f"{svc.name}: removals, options and included files apply when the image is "
+                f"rebuilt; the next `jlcompose up {svc.name}` rebuilds it"
             )
 
     def _rebuild(self, svc: Service) -> None:
-        from jlcompose.commands.up import up
-
         state = self.project.read_state().get("services", {}).get(svc.name, {})
         gpu = state.get("mode") or self.project.config.gpu  # keep a CPU lab on CPU
         try:
-            up(self.project, [svc.name], gpu=gpu, recreate=True, engine_factory=self.factory)
+            up_command.up(
+                self.project, [svc.name], gpu=gpu, recreate=True, engine_factory=self.factory
+            )
         except JlcomposeError as exc:
             console.error(exc.message, hint=exc.hint, detail=exc.detail)
             console.warn("the running lab was left as it was; still watching")
@@ -220,7 +257,6 @@ def _show_line(line: str) -> None:
 
 def _mark_stale(project: Project, name: str, removed: Sequence[str], text: str) -> None:
     """Record that the running lab differs from its file in ways only a build fixes."""
-    from jlcompose import watcher
 
     def change(state: dict[str, Any]) -> None:
         svc = state.setdefault("services", {}).setdefault(name, {})
@@ -230,6 +266,13 @@ def _mark_stale(project: Project, name: str, removed: Sequence[str], text: str) 
             r for r in svc.get("hot_installed") or () if watcher.requirement_name(r) not in gone
         ]
         svc["applied"] = text
+
+    project.update_state(change)
+
+
+def _set_applied(project: Project, name: str, text: str) -> None:
+    def change(state: dict[str, Any]) -> None:
+        state.setdefault("services", {}).setdefault(name, {})["applied"] = text
 
     project.update_state(change)
 
@@ -334,8 +377,12 @@ def detach(project: Project, services: Sequence[str], *, poll: bool, rebuild: bo
         out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv[3:])}\n".encode())
         out.flush()
         child = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=project.root, start_new_session=True,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=project.root,
+            start_new_session=True,
         )
     _spawned[child.pid] = child
     deadline = time.monotonic() + 20

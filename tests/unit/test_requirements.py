@@ -23,19 +23,45 @@ from jlcompose.requirements import (
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "requirements"
 FILES = sorted(p.name for p in CORPUS.glob("*.txt"))
-# a package on one physical line of each corpus file, and a new version for it
+# per corpus file: a package on one physical line, a new requirement for it, and that
+# line before and after (indentation, comment, continuation and ending all kept)
 ON_ONE_LINE = {
-    "bom.txt": ("sympy", "sympy==1.13.3"),
-    "continuation.txt": ("scipy", "scipy==1.15.0"),
-    "crlf.txt": ("typer", "typer==0.12.5"),
-    "hashes.txt": ("certifi", "certifi==2024.9.1"),
-    "includes.txt": ("torchmetrics", "torchmetrics==1.4.1"),
-    "markers-extras.txt": ("uvicorn", "uvicorn==0.31.0"),
-    "ngc-project.txt": ("wandb", "wandb==0.18.0"),
-    "no-final-newline.txt": ("tqdm", "tqdm==4.67.0"),
-    "options.txt": ("timm", "timm==1.0.9"),
-    "plain.txt": ("matplotlib", "matplotlib==3.9.2"),
-    "unparseable.txt": ("opencv-python-headless", "opencv-python-headless==4.10.0.86"),
+    "bom.txt": ("sympy", "sympy==1.13.3", "sympy==1.13.2\n", "sympy==1.13.3\n"),
+    "continuation.txt": ("scipy", "scipy==1.15.0", "scipy==1.14.1 \\\n", "scipy==1.15.0 \\\n"),
+    "crlf.txt": ("typer", "typer==0.12.5", "typer>=0.12\r\n", "typer==0.12.5\r\n"),
+    "hashes.txt": (
+        "certifi",
+        "certifi==2024.9.1",
+        "certifi==2024.8.30 \\\n",
+        "certifi==2024.9.1 \\\n",
+    ),
+    "includes.txt": (
+        "torchmetrics",
+        "torchmetrics==1.4.1",
+        "torchmetrics\n",
+        "torchmetrics==1.4.1\n",
+    ),
+    "markers-extras.txt": (
+        "uvicorn",
+        "uvicorn[standard]==0.31.0",
+        "uvicorn[standard]==0.30.6\n",
+        "uvicorn[standard]==0.31.0\n",
+    ),
+    "ngc-project.txt": ("wandb", "wandb==0.18.0", "wandb>=0.17\n", "wandb==0.18.0\n"),
+    "no-final-newline.txt": ("tqdm", "tqdm==4.67.0", "tqdm==4.66.5\n", "tqdm==4.67.0\n"),
+    "options.txt": ("timm", "timm==1.0.9", "timm>=1.0\n", "timm==1.0.9\n"),
+    "plain.txt": (
+        "matplotlib",
+        "matplotlib==3.9.2",
+        "matplotlib   # for the notebooks\n",
+        "matplotlib==3.9.2   # for the notebooks\n",
+    ),
+    "unparseable.txt": (
+        "opencv-python-headless",
+        "opencv-python-headless==4.10.0.86",
+        "opencv-python-headless==4.10.0.84\n",
+        "opencv-python-headless==4.10.0.86\n",
+    ),
 }
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
@@ -80,19 +106,12 @@ def test_adding_a_package_appends_one_line_and_keeps_every_other_byte(name: str)
 @pytest.mark.parametrize("name", FILES)
 def test_updating_a_package_rewrites_exactly_its_line(name: str) -> None:
     old = read(name)
-    package, pinned = ON_ONE_LINE[name]
-    before = requirement_lines(old)
+    package, pinned, line_before, line_after = ON_ONE_LINE[name]
     new, change = add_or_update(old, Requirement(pinned))
     assert change is Change.UPDATED
-    delta = changed_lines(old, new)
-    assert len(delta) == 2 and delta[0].startswith("- ") and delta[1].startswith("+ ")
-    removed, added = delta[0][2:], delta[1][2:]
-    # the line keeps its indentation, its comment or continuation tail, and its ending
-    tail_old = removed.split(package, 1)[1] if package in removed else ""
-    assert len(new) - len(old) == len(added) - len(removed)
-    assert added.endswith(removed[len(removed.rstrip("\r\n")) :])
-    assert "#" not in tail_old or tail_old[tail_old.index("#") :] in added
-    after = requirement_lines(new)
+    assert changed_lines(old, new) == ["- " + line_before, "+ " + line_after]
+    assert new == old.replace(line_before, line_after, 1)
+    before, after = requirement_lines(old), requirement_lines(new)
     assert after[package] == pinned
     assert {k: v for k, v in after.items() if k != package} == {
         k: v for k, v in before.items() if k != package
@@ -102,7 +121,7 @@ def test_updating_a_package_rewrites_exactly_its_line(name: str) -> None:
 @pytest.mark.parametrize("name", FILES)
 def test_asking_again_changes_nothing(name: str) -> None:
     old = read(name)
-    package, pinned = ON_ONE_LINE[name]
+    package, pinned, _, _ = ON_ONE_LINE[name]
     once, _ = add_or_update(old, Requirement(pinned))
     twice, change = add_or_update(once, Requirement(pinned))
     assert change is Change.UNCHANGED and twice == once
@@ -115,6 +134,11 @@ def test_a_trailing_comment_and_crlf_survive_an_update() -> None:
     new, change = add_or_update(text, Requirement("Matplotlib>=3.9"))
     assert change is Change.UPDATED
     assert new == "a==1\r\nmatplotlib>=3.9   # for the notebooks\r\nb\r\n"
+
+
+def test_a_byte_order_mark_stays_in_front_of_the_first_line() -> None:
+    new, change = add_or_update("\ufeffsix==1.15.0\n", Requirement("six==1.16.0"))
+    assert (new, change) == ("\ufeffsix==1.16.0\n", Change.UPDATED)
 
 
 def test_names_compare_canonically_and_keep_the_files_spelling() -> None:
@@ -233,7 +257,10 @@ def test_diff_reports_new_and_changed_requirements_and_removed_names() -> None:
 def test_diff_of_a_marked_package_installs_all_its_lines() -> None:
     old = 'n==1; python_version < "3.12"\n'
     new = old + 'n==2; python_version >= "3.12"\n'
-    assert diff(old, new).added == ['n==1; python_version < "3.12"', 'n==2; python_version >= "3.12"']
+    assert diff(old, new).added == [
+        'n==1; python_version < "3.12"',
+        'n==2; python_version >= "3.12"',
+    ]
 
 
 def test_include_paths_follows_r_and_c_recursively(tmp_path: Path) -> None:

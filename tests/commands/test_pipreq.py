@@ -1,0 +1,293 @@
+"""`jlcompose pipreq` against FakeEngine: install first, then save; fail and nothing changes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from jlcompose import cli
+from jlcompose.commands import pipreq as pipreq_cmd
+from jlcompose.commands.pipreq import pipreq
+from jlcompose.compose import ContainerInfo
+from jlcompose.errors import EngineError, ExitCode, InstallFailed, RequirementError
+from jlcompose.hotinstall import PIP_ENV, explain_failure, record
+from jlcompose.project import Project, open_project
+from jlcompose.requirements import requirement_lines
+from tests.fakes import FakeEngine
+
+PIP_OUTPUT = Path(__file__).resolve().parent.parent / "data" / "pip"
+ORIGINAL = b"# torch lab\nnumpy==1.26.4  # pinned by NGC\n"
+
+
+def pip_lines(name: str) -> list[str]:
+    return (PIP_OUTPUT / name).read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture
+def project(template_project: Path) -> Project:
+    (template_project / "docker_files" / "torch" / "requirements.txt").write_bytes(ORIGINAL)
+    return open_project(str(template_project), environ={})
+
+
+def req_path(project: Project, service: str = "torch") -> Path:
+    return project.services[service].requirements
+
+
+def start(engine: FakeEngine, service: str = "torch") -> FakeEngine:
+    engine.running[service] = ContainerInfo(
+        id=f"c-{service}",
+        name=f"demo-{service}-1",
+        service=service,
+        project="demo",
+        state="running",
+        health="healthy",
+        image=f"jlcompose/demo-{service}:x",
+    )
+    return engine
+
+
+def execs(engine: FakeEngine) -> list[tuple[object, ...]]:
+    return [c for c in engine.calls if c[0] == "exec"]
+
+
+def state(project: Project) -> dict[str, object]:
+    return json.loads((project.state_dir / "state.json").read_text())
+
+
+def test_a_running_lab_gets_the_package_first_as_root_then_the_file(project: Project) -> None:
+    seen: list[bytes] = []
+
+    def handler(service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
+        seen.append(req_path(project).read_bytes())  # the file while pip runs
+        return 0, ["Collecting six==1.16.0", "Successfully installed six-1.16.0"]
+
+    engine = start(FakeEngine(exec_handler=handler))
+    assert pipreq(project, engine, ["six==1.16.0"], [project.service("torch")]) == 0
+    [(_, service, argv, user)] = execs(engine)
+    assert (service, user) == ("torch", "0")
+    assert list(argv[-5:]) == ["python3", "-m", "pip", "install", "six==1.16.0"]
+    assert argv[0] == "env" and "PIP_ROOT_USER_ACTION=ignore" in argv
+    assert seen == [ORIGINAL]
+    assert req_path(project).read_bytes() == ORIGINAL + b"six==1.16.0\n"
+    torch = state(project)["services"]["torch"]  # type: ignore[index]
+    assert torch["hot_installed"] == ["six==1.16.0"]
+    assert torch["applied"] == (ORIGINAL + b"six==1.16.0\n").decode()
+
+
+def test_pip_output_is_streamed_and_the_error_report_is_explained(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = start(FakeEngine(exec_handler=lambda *_: (1, pip_lines("constraint-direct.txt"))))
+    monkeypatch.setattr(pipreq_cmd, "make_engine", lambda *_a, **_k: engine)
+    rc = cli.main(["-C", str(project.root), "pipreq", "six==1.16.0"])
+    assert rc == ExitCode.INSTALL == 6
+    assert req_path(project).read_bytes() == ORIGINAL
+    assert not (project.state_dir / "state.json").exists()
+    err = capsys.readouterr().err
+    assert "the image pins six==1.17.0 in its pip constraint file" in err
+    assert "you asked for six==1.16.0" in err
+    assert "sed -i -e '/^six==/Id' \"$PIP_CONSTRAINT\"" in err
+    assert "docker_files/Dockerfile" in err
+    assert "requirements.txt was left unchanged" in err
+    assert "To fix this you could try" not in err  # pip's generic advice is trimmed away
+
+
+def test_a_transitive_constraint_conflict_names_the_pin_and_the_dependent(project: Project) -> None:
+    lines = pip_lines("constraint-transitive.txt")
+    exc = explain_failure(project, project.service("torch"), ["requests==2.32.3"], lines, 1)
+    assert exc.exit_code == ExitCode.INSTALL
+    assert exc.message == (
+        "pip cannot install requests==2.32.3: the image pins charset-normalizer==1.4.1 in its "
+        "pip constraint file ($PIP_CONSTRAINT), but requests 2.32.3 depends on "
+        "charset-normalizer<4 and >=2."
+    )
+    assert exc.hint is not None and "/^charset[-_.]normalizer==/Id" in exc.hint
+    assert exc.detail is not None and exc.detail.startswith("ERROR: Cannot install")
+
+
+def test_an_unknown_package_is_one_clear_sentence(project: Project) -> None:
+    lines = pip_lines("missing.txt")
+    svc = project.service("torch")
+    exc = explain_failure(project, svc, ["jlcompose-no-such-package-xyz"], lines, 1)
+    assert exc.message.startswith("pip found no package called jlcompose-no-such-package-xyz")
+    exc = explain_failure(project, svc, ["six==99.0"], pip_lines("no-version.txt"), 1)
+    assert (
+        exc.message == "no release of six matches six==99.0 (latest: 1.12.0, 1.13.0, "
+        "1.14.0, 1.15.0, 1.16.0, 1.17.0)."
+    )
+    assert exc.hint == "pick one of those versions, e.g. `jlcompose pipreq six==1.17.0`."
+
+
+def test_other_pip_failures_keep_the_tail_as_detail(project: Project) -> None:
+    svc = project.service("torch")
+    lines = [f"line {i}" for i in range(100)] + ["ERROR: something odd"]
+    exc = explain_failure(project, svc, ["six"], lines, 2)
+    assert "pip exited with code 2" in exc.message
+    assert exc.detail is not None and exc.detail.endswith("ERROR: something odd")
+    assert len(exc.detail.splitlines()) == 25
+    net = ["WARNING: Retrying ... NewConnectionError('Failed to establish a new connection')"]
+    assert (
+        "could not reach the package index"
+        in explain_failure(project, svc, ["six"], net, 1).message
+    )
+
+
+def test_nothing_running_saves_the_file_without_exec(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = FakeEngine()
+    assert pipreq(project, engine, ["six", "Rich>=13"], [project.service("torch")]) == 0
+    assert execs(engine) == []
+    assert req_path(project).read_bytes() == ORIGINAL + b"six\nRich>=13\n"
+    assert "next `jlcompose up torch` builds it" in capsys.readouterr().err
+    assert not (project.state_dir / "state.json").exists()
+
+
+def test_no_install_leaves_a_running_lab_alone(project: Project) -> None:
+    engine = start(FakeEngine())
+    assert pipreq(project, engine, ["six"], [project.service("torch")], install=False) == 0
+    assert engine.calls == []
+    assert req_path(project).read_bytes() == ORIGINAL + b"six\n"
+
+
+def test_an_update_installs_the_line_as_written(project: Project) -> None:
+    engine = start(FakeEngine())
+    pipreq(project, engine, ["NumPy==1.26.3"], [project.service("torch")])
+    [(_, _, argv, _)] = execs(engine)
+    assert argv[-1] == "numpy==1.26.3"
+    assert req_path(project).read_bytes() == ORIGINAL.replace(b"1.26.4", b"1.26.3")
+
+
+def test_already_present_writes_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = start(FakeEngine())
+    inode = req_path(project).stat().st_ino
+    assert pipreq(project, engine, ["numpy", "NUMPY==1.26.4"], [project.service("torch")]) == 0
+    assert execs(engine) == []
+    assert req_path(project).stat().st_ino == inode  # not even rewritten with the same bytes
+    assert (
+        "numpy==1.26.4 is already in docker_files/torch/requirements.txt" in capsys.readouterr().err
+    )
+
+
+def test_an_unreachable_engine_still_saves_and_warns(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = FakeEngine()
+
+    def down(*_a: object, **_k: object) -> list[ContainerInfo]:
+        raise EngineError("the Docker daemon is not running.")
+
+    engine.containers = down  # type: ignore[method-assign]
+    assert pipreq(project, engine, ["six"], [project.service("torch")]) == 0
+    assert req_path(project).read_bytes() == ORIGINAL + b"six\n"
+    assert "could not check whether the torch lab runs" in capsys.readouterr().err
+
+
+def test_all_services_and_the_service_flag(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = start(FakeEngine(), "tf")
+    monkeypatch.setattr(pipreq_cmd, "make_engine", lambda *_a, **_k: engine)
+    tf_before = req_path(project, "tf").read_bytes()
+    assert cli.main(["-C", str(project.root), "pipreq", "--service", "tf", "six"]) == 0
+    assert req_path(project, "tf").read_bytes() == tf_before + b"six\n"
+    assert req_path(project).read_bytes() == ORIGINAL
+    assert cli.main(["-C", str(project.root), "pipreq", "--all", "rich"]) == 0
+    assert req_path(project, "tf").read_bytes().endswith(b"six\nrich\n")
+    assert req_path(project).read_bytes() == ORIGINAL + b"rich\n"
+    assert [c[1] for c in execs(engine)] == ["tf", "tf"]  # only tf runs
+    assert cli.main(["-C", str(project.root), "pipreq", "--service", "nope", "six"]) == 2
+
+
+def test_a_failure_in_one_service_leaves_that_file_alone(project: Project) -> None:
+    engine = start(start(FakeEngine(exec_handler=lambda s, *_: (1 if s == "tf" else 0, []))), "tf")
+    tf_before = req_path(project, "tf").read_bytes()
+    with pytest.raises(InstallFailed):
+        pipreq(project, engine, ["six"], [project.service("torch"), project.service("tf")])
+    assert req_path(project).read_bytes() == ORIGINAL + b"six\n"
+    assert req_path(project, "tf").read_bytes() == tf_before
+
+
+def test_a_hash_checking_file_is_refused(project: Project) -> None:
+    text = b"certifi==2024.8.30 \\\n    --hash=sha256:abc\n"
+    req_path(project).write_bytes(text)
+    engine = start(FakeEngine())
+    with pytest.raises(RequirementError, match="hash-checking mode"):
+        pipreq(project, engine, ["six"], [project.service("torch")])
+    assert req_path(project).read_bytes() == text and execs(engine) == []
+
+
+def test_a_hash_checking_include_is_refused_before_any_service_changes(project: Project) -> None:
+    folder = req_path(project, "tf").parent
+    (folder / "locked.txt").write_text("idna==3.10 --hash=sha256:abc\n")
+    req_path(project, "tf").write_text("-r locked.txt\n")
+    with pytest.raises(RequirementError, match=r"locked\.txt uses pip's hash-checking mode"):
+        pipreq(project, None, ["six"], [project.service("torch"), project.service("tf")])
+    assert req_path(project).read_bytes() == ORIGINAL
+
+
+def test_a_package_listed_in_an_included_file_is_not_duplicated(project: Project) -> None:
+    folder = req_path(project).parent
+    (folder / "base.txt").write_text("six==1.16.0\n")
+    req_path(project).write_bytes(ORIGINAL + b"-r base.txt\n")
+    assert pipreq(project, None, ["six"], [project.service("torch")], install=False) == 0
+    assert req_path(project).read_bytes() == ORIGINAL + b"-r base.txt\n"
+    with pytest.raises(RequirementError, match=r"base\.txt"):
+        pipreq(project, None, ["six==1.17.0"], [project.service("torch")], install=False)
+
+
+def test_a_file_that_is_not_utf8_is_refused(project: Project) -> None:
+    req_path(project).write_bytes(b"caf\xe9\n")
+    with pytest.raises(RequirementError, match="not UTF-8"):
+        pipreq(project, None, ["six"], [project.service("torch")], install=False)
+
+
+def test_the_file_mode_is_kept(project: Project) -> None:
+    req_path(project).chmod(0o664)
+    pipreq(project, None, ["six"], [project.service("torch")], install=False)
+    assert req_path(project).stat().st_mode & 0o777 == 0o664
+
+
+def test_record_dedupes_by_canonical_name(project: Project) -> None:
+    svc = project.service("torch")
+    record(project, svc, ["six==1.16.0", "rich"])
+    record(project, svc, ["Six==1.17.0"])
+    assert state(project)["services"]["torch"]["hot_installed"] == ["rich", "Six==1.17.0"]  # type: ignore[index]
+
+
+def test_pip_runs_with_quiet_non_interactive_settings() -> None:
+    assert PIP_ENV["PIP_NO_INPUT"] == "1" and PIP_ENV["PIP_ROOT_USER_ACTION"] == "ignore"
+
+
+SCRIPT = """
+import sys
+from jlcompose.cli import main
+sys.exit(main(["-C", sys.argv[1], "pipreq", "--no-install", sys.argv[2]]))
+"""
+
+
+def test_twenty_concurrent_pipreqs_lose_and_duplicate_nothing(project: Project) -> None:
+    packages = [f"pkg-{i:02d}=={i}.0" for i in range(20)]
+    procs = [
+        subprocess.Popen(  # noqa: S603  # our own interpreter running our own script
+            [sys.executable, "-c", SCRIPT, str(project.root), pkg],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for pkg in packages
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    text = req_path(project).read_text()
+    assert text.startswith(ORIGINAL.decode())
+    lines = text.splitlines()[2:]
+    assert sorted(lines) == sorted(packages)  # each exactly once, nothing else
+    assert set(requirement_lines(text)) == {"numpy"} | {p.split("==")[0] for p in packages}
