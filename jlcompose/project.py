@@ -151,6 +151,24 @@ class Project:
                 self.state_dir / "state.json", json.dumps(state, indent=2, sort_keys=True).encode()
             )
 
+    def sync_ca_certs(self) -> None:
+        """Copy the configured extra CA certificates into docker_files/certs/ for the build."""
+        source = self.config.ca_certs
+        if source is None:
+            return
+        certs = self.root / self.config.docker_files / "certs"
+        wanted = {}
+        for pem in [source] if source.is_file() else sorted(source.glob("*.crt")):
+            wanted[f"host-{pem.name if pem.suffix == '.crt' else pem.name + '.crt'}"] = pem.read_bytes()
+        certs.mkdir(parents=True, exist_ok=True)
+        for old in certs.glob("host-*.crt"):
+            if old.name not in wanted:
+                old.unlink()
+        for name, data in wanted.items():
+            target = certs / name
+            if not target.is_file() or target.read_bytes() != data:
+                atomic_write(target, data, mode=0o644)
+
     # -- hashing --------------------------------------------------------------------
     def hash_inputs(self, service: Service) -> list[tuple[str, bytes]]:
         """Every file the Dockerfile copies for this service, as (relative path, bytes)."""

@@ -84,6 +84,7 @@ def up(
 ) -> int:
     services = project.pick(names)
     project.ensure_state_dir()
+    project.sync_ca_certs()
     token = project.token()
     # One `up` at a time per project: a second one waits, then finds the image built.
     with locked(project.state_dir / "up.lock", timeout=1800, what="this project's labs"):

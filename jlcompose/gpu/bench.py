@@ -36,10 +36,19 @@ MAX_REPEATS = 2000
 NO_GPU_PINNED = "pinned memory needs a CUDA device"
 NO_GPU_TF32 = "TF32 is a tensor-core mode of NVIDIA GPUs"
 NO_GPU_AUTOTUNE = "cuDNN autotuning needs a CUDA device"
+NO_CUDNN = "CPU: no cuDNN"
+HOST_MEMCPY = "host memcpy: no GPU"
 
 
 def _quiet(_text: str) -> None:
     pass
+
+
+def _import(name: str) -> Any:
+    # Any: the frameworks are optional and their stubs must not shape this module's typing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. torch's "Failed to initialize NumPy": unused
+        return importlib.import_module(name)
 
 
 class UtilSampler:
@@ -203,9 +212,8 @@ def _torch_resnet(torch: Any, width: int) -> Any:
     return nn.Sequential(*layers)
 
 
-def _torch_suite(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
-    size = b.size
-    n = size["copy_mib"] * 2**20 // 4
+def _torch_copies(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
+    n = b.size["copy_mib"] * 2**20 // 4
     gb = n * 4 / 1e9
     host = torch.randn(n)
     if cuda:
@@ -215,16 +223,16 @@ def _torch_suite(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
         b.row("h2d_pinned", "GB/s", gb, lambda: gpu.copy_(pinned, non_blocking=True))
         b.row("d2h_pageable", "GB/s", gb, lambda: host.copy_(gpu))
         b.row("d2h_pinned", "GB/s", gb, lambda: pinned.copy_(gpu, non_blocking=True))
-        del gpu, pinned
-    else:
-        other = torch.empty_like(host)
-        b.row("h2d_pageable", "GB/s", gb, lambda: other.copy_(host), note="host memcpy: no GPU")
-        b.skip("h2d_pinned", "GB/s", NO_GPU_PINNED)
-        b.row("d2h_pageable", "GB/s", gb, lambda: host.copy_(other), note="host memcpy: no GPU")
-        b.skip("d2h_pinned", "GB/s", NO_GPU_PINNED)
-    del host
+        return
+    other = torch.empty_like(host)
+    b.row("h2d_pageable", "GB/s", gb, lambda: other.copy_(host), note=HOST_MEMCPY)
+    b.skip("h2d_pinned", "GB/s", NO_GPU_PINNED)
+    b.row("d2h_pageable", "GB/s", gb, lambda: host.copy_(other), note=HOST_MEMCPY)
+    b.skip("d2h_pinned", "GB/s", NO_GPU_PINNED)
 
-    m = size["matmul_n"]
+
+def _torch_matmul(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
+    m = b.size["matmul_n"]
     a, c = torch.randn(m, m, device=dev), torch.randn(m, m, device=dev)
     tflop = 2 * m**3 / 1e12
     before = torch.get_float32_matmul_precision()
@@ -248,73 +256,80 @@ def _torch_suite(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
                 return a @ c
 
         b.row(f"matmul_{label}_amp", "TFLOP/s", tflop, mm, note="autocast from fp32 inputs")
-    del a, c
 
-    amp = torch.float16 if cuda else torch.bfloat16  # CPU autocast: bf16 is the fast path
-    amp_note = f"autocast {str(amp).replace('torch.', '')}"
-    scaler_cls = getattr(torch.amp, "GradScaler", None) or torch.cuda.amp.GradScaler
 
-    def trainer(model: Any, x: Any, loss_fn: Callable[[Any], Any], mixed: bool,
-                opt: Any) -> Callable[[], None]:
-        scaler = scaler_cls("cuda") if mixed and cuda else None
+def _torch_trainer(torch: Any, dev: Any, cuda: bool, model: Any, x: Any,
+                   loss_fn: Callable[[Any], Any], opt: Any, mixed: bool) -> Callable[[], None]:
+    """One training step; mixed: autocast (fp16 + loss scaling on CUDA, bf16 on CPU)."""
+    dtype = torch.float16 if cuda else torch.bfloat16
+    scaler = None
+    if mixed and cuda:
+        scaler = (getattr(torch.amp, "GradScaler", None) or torch.cuda.amp.GradScaler)("cuda")
 
-        def step() -> None:
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, dtype=amp, enabled=mixed):
-                loss = loss_fn(model(x))
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(dev.type, dtype=dtype, enabled=mixed):
+            loss = loss_fn(model(x))
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
 
-        return step
+    return step
 
-    layers, inp, hid, batch, seq = size["lstm"]
+
+def _torch_lstm(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
+    layers, inp, hid, batch, seq = b.size["lstm"]
     lstm = torch.nn.LSTM(inp, hid, num_layers=layers, batch_first=True).to(dev)
     x = torch.randn(batch, seq, inp, device=dev)
     opt = torch.optim.AdamW(lstm.parameters(), lr=1e-4)
 
-    def lstm_loss(out: Any) -> Any:
+    def loss(out: Any) -> Any:
         return out[0].float().square().mean()
 
-    b.row("lstm_fp32", "seq/s", batch, trainer(lstm, x, lstm_loss, False, opt))
-    b.row("lstm_amp", "seq/s", batch, trainer(lstm, x, lstm_loss, True, opt), note=amp_note)
-    del lstm, x, opt
+    for name, mixed in (("lstm_fp32", False), ("lstm_amp", True)):
+        step = _torch_trainer(torch, dev, cuda, lstm, x, loss, opt, mixed)
+        b.row(name, "seq/s", batch, step, note=_amp_note(cuda) if mixed else None)
 
-    batch, res, width = size["conv"]
+
+def _amp_note(cuda: bool) -> str:
+    return "autocast float16" if cuda else "autocast bfloat16"
+
+
+def _torch_conv(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
+    batch, res, width = b.size["conv"]
     net = _torch_resnet(torch, width).to(dev)
     images = torch.randn(batch, 3, res, res, device=dev)
     labels = torch.randint(0, 1000, (batch,), device=dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
 
-    def ce(out: Any) -> Any:
+    def loss(out: Any) -> Any:
         return torch.nn.functional.cross_entropy(out.float(), labels)
 
     autotune = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        note = None if cuda else "CPU: no cuDNN"
-        b.row("conv_autotune_off", "img/s", batch, trainer(net, images, ce, False, opt), note)
+        step = _torch_trainer(torch, dev, cuda, net, images, loss, opt, False)
+        b.row("conv_autotune_off", "img/s", batch, step, note=None if cuda else NO_CUDNN)
         if cuda:
-            torch.backends.cudnn.benchmark = True
-            b.row("conv_autotune_on", "img/s", batch, trainer(net, images, ce, False, opt))
+            torch.backends.cudnn.benchmark = True  # the search runs during the warm-up
+            b.row("conv_autotune_on", "img/s", batch, step)
         else:
             b.skip("conv_autotune_on", "img/s", NO_GPU_AUTOTUNE)
         net = net.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-        b.row("conv_amp_channels_last", "img/s", batch, trainer(net, images, ce, True, opt),
-              note=f"{amp_note}, channels-last" + (", autotune on" if cuda else ""))
+        step = _torch_trainer(torch, dev, cuda, net, images, loss, opt, True)
+        note = f"{_amp_note(cuda)}, channels-last" + (", autotune on" if cuda else "")
+        b.row("conv_amp_channels_last", "img/s", batch, step, note=note)
     finally:
         torch.backends.cudnn.benchmark = autotune
 
 
 def torch_bench(quick: bool, progress: Progress) -> dict[str, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. "Failed to initialize NumPy": we use none
-        import torch
+    torch = _import("torch")
     out: dict[str, Any] = {"framework": "torch", "version": str(torch.__version__)}
     cuda = torch.cuda.is_available() and not quick
     if not cuda and not quick:
@@ -338,7 +353,8 @@ def torch_bench(quick: bool, progress: Progress) -> dict[str, Any]:
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     events = (lambda: torch.cuda.Event(enable_timing=True)) if cuda else None
     b = Bench(SIZES["quick" if quick else "full"], sync, progress, sampler, events)
-    _torch_suite(b, torch, dev, cuda)
+    for group in (_torch_copies, _torch_matmul, _torch_lstm, _torch_conv):
+        group(b, torch, dev, cuda)
     out["rows"] = b.rows
     return out
 

@@ -223,3 +223,23 @@ def test_bad_inputs_exit_codes(lab_project: Path, tmp_path: Path) -> None:
     assert old.returncode == 3 and "too old" in old.stderr and "2.24.4" in old.stderr
     assert not (root / ".jlcompose/state.json").exists() or "services" not in json.loads(
         (root / ".jlcompose/state.json").read_text())
+
+
+def test_extra_ca_certificates_reach_the_image(lab_project: Path, tmp_path: Path) -> None:
+    root, name = lab_project, _project_name(lab_project)
+    certs = tmp_path / "corp-ca"
+    certs.mkdir()
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=jlcompose test proxy CA", "-keyout", str(certs / "key.pem"), "-out", str(certs / "corp.crt")],
+        capture_output=True, text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    (root / "jlcompose.toml").write_text(f'ca_certs = "{certs}"\n')
+    res = run_cli("up", "torch", "--cpu", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert (root / "docker_files/certs/host-corp.crt").read_bytes() == (certs / "corp.crt").read_bytes()
+    cid = _container_id(root, name)
+    pem = (certs / "corp.crt").read_text().strip().splitlines()[1]
+    bundle = _exec(cid, "cat", "/etc/ssl/certs/ca-certificates.crt").stdout
+    assert pem in bundle
