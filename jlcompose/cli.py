@@ -10,26 +10,27 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from jlcompose import __version__, console
+from jlcompose import __version__
 from jlcompose.errors import ExitCode, JlcomposeError
 
 # Each name is a module in jlcompose/commands/ that defines HELP, DESCRIPTION,
-# add_arguments(parser) and run(args) -> int. The modules import only light things at
-# the top, so `jlcompose --help` never pays for python-on-whales (see docs/performance.md).
-COMMANDS: tuple[str, ...] = (
-    "up",
-    "down",
-    "status",
-    "url",
-    "logs",
-    "pipreq",
-    "watch",
-    "prune",
-    "init",
-    "doctor",
-    "monitor",
-    "bench",
-)
+# add_arguments(parser) and run(args) -> int. Only the module of the command being run is
+# imported, so `jlcompose --help` and `--version` stay fast (docs/performance.md); the one-line
+# help for the command list lives here (a test keeps it equal to each module's HELP).
+COMMANDS: dict[str, str] = {
+    "up": "build the lab image if what shapes it changed, start the lab, print its URL",
+    "down": "stop the labs (your files, images and the token stay)",
+    "status": "show each lab: state, GPU or CPU, image current or stale, URL",
+    "url": "print the running lab's URL (with the token)",
+    "logs": "show a lab's log (-f to follow)",
+    "pipreq": "install packages into the running lab and add them to its requirements.txt",
+    "watch": "hot-install packages into the running lab whenever a requirements file changes",
+    "prune": "remove lab images of hashes that are no longer current",
+    "init": "write compose/, docker_files/ and .env.example into a project folder",
+    "doctor": "check Docker, Compose, GPUs, driver, disk, ports and file watching",
+    "monitor": "live GPU utilization (SM busy, memory) with a summary and hints",
+    "bench": "PyTorch vs TensorFlow: copies, matmul, LSTM and conv steps, GPU utilization",
+}
 
 EPILOG = """\
 examples:
@@ -48,7 +49,22 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(f"jlcompose.commands.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named in argv (skipping the value of -C/--project), if any."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-C", "--project"):
+            skip = True
+        elif arg in COMMANDS:
+            return arg
+        elif not arg.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jlcompose",
         description="A GPU JupyterLab for this project folder, on top of plain Docker Compose.",
@@ -64,17 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the docker commands run")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = _load(name)
-        except ModuleNotFoundError as exc:  # TEMPORARY while commands are being written
-            if exc.name != f"jlcompose.commands.{name}":
-                raise
+    chosen = _chosen(argv)
+    for name, help_text in COMMANDS.items():
+        if name != chosen:
+            sub.add_parser(name, help=help_text)
             continue
+        module = _load(name)
         p = sub.add_parser(
             name,
-            help=module.HELP,
-            description=getattr(module, "DESCRIPTION", module.HELP),
+            help=help_text,
+            description=getattr(module, "DESCRIPTION", help_text),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
@@ -83,13 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return int(ExitCode.USAGE)
     if args.verbose or os.environ.get("JLCOMPOSE_DEBUG"):
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    from jlcompose import console  # rich: imported only when a command really runs
+
     try:
         return int(args._module.run(args))
     except JlcomposeError as exc:

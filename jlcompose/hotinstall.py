@@ -137,10 +137,10 @@ def explain_failure(
 ) -> InstallFailed:
     """One sentence for what pip said, the ways forward as hint, pip's report trimmed as detail."""
     text = "\n".join(lines)
-    what = " ".join(requirements)
+    what = ", ".join(requirements)
     pins = [m.group(1) for m in _CONSTRAINT.finditer(text)]
     if pins:
-        return _constraint_conflict(project, what, pins, lines)
+        return _constraint_conflict(project, requirements, pins, lines)
     if "ResolutionImpossible" in text or "conflicting dependencies" in text:
         return InstallFailed(
             f"pip cannot install {what}: the requested versions conflict ({_causes(lines)}).",
@@ -171,8 +171,9 @@ def explain_failure(
 
 
 def _constraint_conflict(
-    project: Project, what: str, pins: list[str], lines: Sequence[str]
+    project: Project, requirements: Sequence[str], pins: list[str], lines: Sequence[str]
 ) -> InstallFailed:
+    what = ", ".join(requirements)
     pinned = ", ".join(dict.fromkeys(pins))
     causes = _causes(lines, skip_constraints=True)
     because = f", but {causes}" if causes else ""
@@ -183,11 +184,15 @@ def _constraint_conflict(
     return InstallFailed(
         f"pip cannot install {what}: the image pins {pinned} in its pip constraint file "
         f"($PIP_CONSTRAINT){because}.",
-        hint=f"pick a version of {what} that works with {pinned}; or, knowing NGC tested its "
-        f"torch build with that pin, drop it at build time: add `RUN sed -i {sed} "
+        hint=f"pick a version of {_names(requirements)} that works with {pinned}; or, knowing "
+        f"NGC tested its torch build with that pin, drop it at build time: add `RUN sed -i {sed} "
         f'"$PIP_CONSTRAINT"` to {dockerfile} above its requirements step, then `jlcompose up`.',
         detail=_trace(lines),
     )
+
+
+def _names(requirements: Sequence[str]) -> str:
+    return ", ".join(re.split(r"[=<>!~\[; @]", r, maxsplit=1)[0] for r in requirements)
 
 
 def _no_distribution(spec: str, text: str, lines: Sequence[str]) -> InstallFailed:

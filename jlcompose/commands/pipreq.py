@@ -215,7 +215,8 @@ def _apply(
         if running:
             record(project, service, p.changed)
     if running:
-        console.ok(f"installed {what} in the {service.name} lab and added it to {rel}")
+        it = "them" if len(p.changed) > 1 else "it"
+        console.ok(f"installed {what} in the {service.name} lab and added {it} to {rel}")
         console.info(f"The image gets it at the next `jlcompose up {service.name}`.")
         return
     console.ok(f"added {what} to {rel}")

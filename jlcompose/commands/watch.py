@@ -134,9 +134,15 @@ class Applier:
             self._read(svc)
             self.included[svc.name] = self._includes(svc)
 
+    def _include_paths(self, svc: Service) -> list[Path]:
+        try:
+            return include_paths(svc.requirements)
+        except (OSError, UnicodeDecodeError):  # unreadable now: keep what we knew (warned once)
+            return list(self.included.get(svc.name, {}))
+
     def _includes(self, svc: Service) -> dict[Path, str | None]:
         out: dict[Path, str | None] = {}
-        for path in include_paths(svc.requirements):
+        for path in self._include_paths(svc):
             try:
                 out[path] = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
@@ -144,9 +150,7 @@ class Applier:
         return out
 
     def files(self, services: Sequence[Service]) -> dict[str, list[Path]]:
-        return {
-            s.name: [s.requirements.resolve(), *include_paths(s.requirements)] for s in services
-        }
+        return {s.name: [s.requirements.resolve(), *self._include_paths(s)] for s in services}
 
     def _read(self, svc: Service) -> str | None:
         rel = self._rel(svc.requirements)

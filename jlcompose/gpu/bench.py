@@ -66,8 +66,7 @@ class UtilSampler:
 
     def _open(self, index: int, uuid: str | None) -> None:
         try:
-            import pynvml
-
+            pynvml = _import("pynvml")
             pynvml.nvmlInit()
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             for i in range(pynvml.nvmlDeviceGetCount()) if uuid else ():
@@ -83,10 +82,13 @@ class UtilSampler:
         for ident in ([f"GPU-{uuid}"] if uuid else []) + [str(index)]:
             if smi is None:
                 break
-            argv = [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", ident]
+            query = "--query-gpu=utilization.gpu"
+            argv = [smi, query, "--format=csv,noheader,nounits", "-i", ident]
 
             def read(argv: list[str] = argv) -> float:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=True)
+                done = subprocess.run(  # noqa: S603  # nvidia-smi, fixed arguments
+                    argv, capture_output=True, text=True, timeout=5, check=True
+                )
                 return float(done.stdout.strip().splitlines()[0])
 
             try:
@@ -141,7 +143,8 @@ class Bench:
         fn()
         self.sync()
         once = max(time.perf_counter() - start, 1e-7)
-        repeats = min(MAX_REPEATS, max(self.size["min_repeats"], math.ceil(self.size["target_s"] / once)))
+        wanted = math.ceil(self.size["target_s"] / once)  # the timed region lasts ~target_s
+        repeats = min(MAX_REPEATS, max(self.size["min_repeats"], wanted))
         if self.events is not None:
             marks = [(self.events(), self.events()) for _ in range(repeats)]
             for begin, end in marks:
@@ -187,8 +190,9 @@ class Bench:
 # -- PyTorch ----------------------------------------------------------------------------
 def _torch_resnet(torch: Any, width: int) -> Any:
     nn = torch.nn
+    module: Any = nn.Module
 
-    class Block(nn.Module):  # type: ignore[misc]  # torch is Any here
+    class Block(module):  # type: ignore[misc]  # subclassing Any: torch is optional here
         def __init__(self, cin: int, cout: int, stride: int) -> None:
             super().__init__()
             self.body = nn.Sequential(
@@ -258,7 +262,7 @@ def _torch_matmul(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
         b.row(f"matmul_{label}_amp", "TFLOP/s", tflop, mm, note="autocast from fp32 inputs")
 
 
-def _torch_trainer(torch: Any, dev: Any, cuda: bool, model: Any, x: Any,
+def _torch_trainer(torch: Any, dev: Any, cuda: bool, *, model: Any, x: Any,
                    loss_fn: Callable[[Any], Any], opt: Any, mixed: bool) -> Callable[[], None]:
     """One training step; mixed: autocast (fp16 + loss scaling on CUDA, bf16 on CPU)."""
     dtype = torch.float16 if cuda else torch.bfloat16
@@ -291,7 +295,8 @@ def _torch_lstm(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
         return out[0].float().square().mean()
 
     for name, mixed in (("lstm_fp32", False), ("lstm_amp", True)):
-        step = _torch_trainer(torch, dev, cuda, lstm, x, loss, opt, mixed)
+        step = _torch_trainer(torch, dev, cuda, model=lstm, x=x, loss_fn=loss, opt=opt,
+                              mixed=mixed)
         b.row(name, "seq/s", batch, step, note=_amp_note(cuda) if mixed else None)
 
 
@@ -312,7 +317,8 @@ def _torch_conv(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
     autotune = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        step = _torch_trainer(torch, dev, cuda, net, images, loss, opt, False)
+        step = _torch_trainer(torch, dev, cuda, model=net, x=images, loss_fn=loss, opt=opt,
+                              mixed=False)
         b.row("conv_autotune_off", "img/s", batch, step, note=None if cuda else NO_CUDNN)
         if cuda:
             torch.backends.cudnn.benchmark = True  # the search runs during the warm-up
@@ -321,7 +327,8 @@ def _torch_conv(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
             b.skip("conv_autotune_on", "img/s", NO_GPU_AUTOTUNE)
         net = net.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-        step = _torch_trainer(torch, dev, cuda, net, images, loss, opt, True)
+        step = _torch_trainer(torch, dev, cuda, model=net, x=images, loss_fn=loss, opt=opt,
+                              mixed=True)
         note = f"{_amp_note(cuda)}, channels-last" + (", autotune on" if cuda else "")
         b.row("conv_amp_channels_last", "img/s", batch, step, note=note)
     finally:
@@ -385,108 +392,120 @@ def _keras_resnet(keras: Any, width: int, res: int) -> Any:
     return keras.Model(inputs, lay.Dense(1000, dtype="float32")(x))  # fp32 logits under AMP
 
 
-def _tf_suite(b: Bench, tf: Any, dev: str, cuda: bool, fetch: bool) -> None:
-    import numpy as np  # TensorFlow depends on NumPy
+class _TF:
+    """What every TensorFlow group needs: the module, the device, and how to wait for it."""
 
-    keras, size = tf.keras, b.size
+    def __init__(self, tf: Any, dev: str, cuda: bool, fetch: bool) -> None:
+        self.tf, self.keras, self.dev, self.cuda, self.fetch = tf, tf.keras, dev, cuda, fetch
+        self.mixed = "mixed_float16" if cuda else "mixed_bfloat16"
 
-    def done(t: Any) -> None:
-        if fetch:  # no sync_devices in this TensorFlow: one element waits for the op
-            tf.reshape(t, [-1])[0].numpy()
+    def done(self, t: Any) -> None:
+        if self.fetch:  # no sync_devices in this TensorFlow: one element waits for the op
+            self.tf.reshape(t, [-1])[0].numpy()
 
-    n = size["copy_mib"] * 2**20 // 4
+    def compiled(self, build: Callable[[], Any], policy: str, opt: Callable[[], Any],
+                 loss: Any) -> Any:
+        mp = self.keras.mixed_precision
+        before = mp.global_policy()
+        mp.set_global_policy(policy)
+        try:  # compile() wraps the optimizer for loss scaling under mixed_float16
+            with self.tf.device(self.dev):
+                model = build()
+                model.compile(optimizer=opt(), loss=loss)
+        finally:
+            mp.set_global_policy(before)
+        return model
+
+    def trainer(self, model: Any, x: Any, y: Any) -> Callable[[], None]:
+        def step() -> None:
+            with self.tf.device(self.dev):
+                model.train_on_batch(x, y)  # returns the loss as a number: a sync point
+
+        return step
+
+
+def _tf_copies(b: Bench, t: _TF) -> None:
+    np, tf = _import("numpy"), t.tf  # TensorFlow depends on NumPy
+    n = b.size["copy_mib"] * 2**20 // 4
     gb = n * 4 / 1e9
     host = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
-    if cuda:
-        with tf.device("/CPU:0"):
-            host_t = tf.constant(host)
-        with tf.device(dev):
-            gpu_t = tf.random.normal([n])
-
-        def h2d() -> None:
-            with tf.device(dev):
-                done(tf.identity(host_t))
-
-        b.row("h2d_pageable", "GB/s", gb, h2d, note=NO_TF_PINNED)
-        b.skip("h2d_pinned", "GB/s", NO_TF_PINNED)
-        b.row("d2h_pageable", "GB/s", gb, lambda: gpu_t.numpy())
-        b.skip("d2h_pinned", "GB/s", NO_TF_PINNED)
-        del host_t, gpu_t
-    else:
+    if not t.cuda:
         other = np.empty_like(host)
-        b.row("h2d_pageable", "GB/s", gb, lambda: np.copyto(other, host), note="host memcpy: no GPU")
+        b.row("h2d_pageable", "GB/s", gb, lambda: np.copyto(other, host), note=HOST_MEMCPY)
         b.skip("h2d_pinned", "GB/s", NO_GPU_PINNED)
-        b.row("d2h_pageable", "GB/s", gb, lambda: np.copyto(host, other), note="host memcpy: no GPU")
+        b.row("d2h_pageable", "GB/s", gb, lambda: np.copyto(host, other), note=HOST_MEMCPY)
         b.skip("d2h_pinned", "GB/s", NO_GPU_PINNED)
+        return
+    with tf.device("/CPU:0"):
+        host_t = tf.constant(host)
+    with tf.device(t.dev):
+        gpu_t = tf.random.normal([n])
 
-    m = size["matmul_n"]
-    with tf.device(dev):
+    def h2d() -> None:
+        with tf.device(t.dev):
+            t.done(tf.identity(host_t))
+
+    b.row("h2d_pageable", "GB/s", gb, h2d, note=NO_TF_PINNED)
+    b.skip("h2d_pinned", "GB/s", NO_TF_PINNED)
+    b.row("d2h_pageable", "GB/s", gb, gpu_t.numpy)
+    b.skip("d2h_pinned", "GB/s", NO_TF_PINNED)
+
+
+def _tf_matmul(b: Bench, t: _TF) -> None:
+    tf, m = t.tf, b.size["matmul_n"]
+    with tf.device(t.dev):
         a, c = tf.random.normal([m, m]), tf.random.normal([m, m])
     tflop = 2 * m**3 / 1e12
 
     def mm(dtype: Any = None) -> Callable[[], None]:
         def run() -> None:
-            with tf.device(dev):
+            with tf.device(t.dev):
                 x, y = (a, c) if dtype is None else (tf.cast(a, dtype), tf.cast(c, dtype))
-                done(tf.matmul(x, y))
+                t.done(tf.matmul(x, y))
 
         return run
 
-    tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
     try:
         tf.config.experimental.enable_tensor_float_32_execution(False)
         b.row("matmul_fp32", "TFLOP/s", tflop, mm())
-        if cuda:
+        if t.cuda:
             tf.config.experimental.enable_tensor_float_32_execution(True)
             b.row("matmul_tf32", "TFLOP/s", tflop, mm())
         else:
             b.skip("matmul_tf32", "TFLOP/s", NO_GPU_TF32)
     finally:
-        tf.config.experimental.enable_tensor_float_32_execution(tf32)
+        tf.config.experimental.enable_tensor_float_32_execution(before)
     b.row("matmul_fp16_amp", "TFLOP/s", tflop, mm(tf.float16), note="fp16 casts included")
     b.row("matmul_bf16_amp", "TFLOP/s", tflop, mm(tf.bfloat16), note="bf16 casts included")
-    del a, c
 
-    mixed = "mixed_float16" if cuda else "mixed_bfloat16"
 
-    def compiled(build: Callable[[], Any], policy: str, opt: Callable[[], Any], loss: Any) -> Any:
-        before = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(policy)
-        try:  # compile() wraps the optimizer for loss scaling under mixed_float16
-            with tf.device(dev):
-                model = build()
-                model.compile(optimizer=opt(), loss=loss)
-        finally:
-            keras.mixed_precision.set_global_policy(before)
-        return model
+def _tf_lstm(b: Bench, t: _TF) -> None:
+    tf, keras = t.tf, t.keras
+    layers, inp, hid, batch, seq = b.size["lstm"]
 
-    def trainer(model: Any, x: Any, y: Any) -> Callable[[], None]:
-        def step() -> None:
-            with tf.device(dev):
-                model.train_on_batch(x, y)  # returns the loss as a number: a sync point
-
-        return step
-
-    layers, inp, hid, batch, seq = size["lstm"]
-
-    def lstm_model() -> Any:
+    def build() -> Any:
         h = inputs = keras.Input(shape=(seq, inp))
         for _ in range(layers):
             h = keras.layers.LSTM(hid, return_sequences=True)(h)
         return keras.Model(inputs, keras.layers.Activation("linear", dtype="float32")(h))
 
-    adamw = getattr(keras.optimizers, "AdamW", None) or keras.optimizers.Adam
-    with tf.device(dev):
-        x = tf.random.normal([batch, seq, inp])
-        y = tf.random.normal([batch, seq, hid])
-    for name, policy in (("lstm_fp32", "float32"), ("lstm_amp", mixed)):
-        model = compiled(lstm_model, policy, lambda: adamw(learning_rate=1e-4), "mse")
-        note = None if policy == "float32" else f"keras {policy}"
-        b.row(name, "seq/s", batch, trainer(model, x, y), note=note)
-    del model, x, y
+    def adamw() -> Any:
+        cls = getattr(keras.optimizers, "AdamW", None) or keras.optimizers.Adam
+        return cls(learning_rate=1e-4)
 
-    batch, res, width = size["conv"]
-    with tf.device(dev):
+    with tf.device(t.dev):
+        x, y = tf.random.normal([batch, seq, inp]), tf.random.normal([batch, seq, hid])
+    for name, policy in (("lstm_fp32", "float32"), ("lstm_amp", t.mixed)):
+        model = t.compiled(build, policy, adamw, "mse")
+        note = None if policy == "float32" else f"keras {policy}"
+        b.row(name, "seq/s", batch, t.trainer(model, x, y), note=note)
+
+
+def _tf_conv(b: Bench, t: _TF) -> None:
+    tf, keras = t.tf, t.keras
+    batch, res, width = b.size["conv"]
+    with tf.device(t.dev):
         images = tf.random.normal([batch, res, res, 3])
         labels = tf.random.uniform([batch], 0, 1000, dtype=tf.int32)
     xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -497,24 +516,21 @@ def _tf_suite(b: Bench, tf: Any, dev: str, cuda: bool, fetch: bool) -> None:
     def resnet() -> Any:
         return _keras_resnet(keras, width, res)
 
-    fp32 = compiled(resnet, "float32", sgd, xent)
-    if cuda:
+    step = t.trainer(t.compiled(resnet, "float32", sgd, xent), images, labels)
+    if t.cuda:
         b.skip("conv_autotune_off", "img/s", NO_TF_AUTOTUNE_OFF)
-        b.row("conv_autotune_on", "img/s", batch, trainer(fp32, images, labels))
+        b.row("conv_autotune_on", "img/s", batch, step)
     else:
-        b.row("conv_autotune_off", "img/s", batch, trainer(fp32, images, labels),
-              note="CPU: no cuDNN")
+        b.row("conv_autotune_off", "img/s", batch, step, note=NO_CUDNN)
         b.skip("conv_autotune_on", "img/s", NO_GPU_AUTOTUNE)
-    amp = compiled(resnet, mixed, sgd, xent)
-    b.row("conv_amp_channels_last", "img/s", batch, trainer(amp, images, labels),
-          note=f"keras {mixed}; TensorFlow convolutions are channels-last (NHWC) already")
+    step = t.trainer(t.compiled(resnet, t.mixed, sgd, xent), images, labels)
+    note = f"keras {t.mixed}; TensorFlow convolutions are channels-last (NHWC) already"
+    b.row("conv_amp_channels_last", "img/s", batch, step, note=note)
 
 
 def tf_bench(quick: bool, progress: Progress) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up log short
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import tensorflow as tf
+    tf = _import("tensorflow")
     out: dict[str, Any] = {"framework": "tf", "version": str(tf.__version__)}
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
@@ -540,7 +556,9 @@ def tf_bench(quick: bool, progress: Progress) -> dict[str, Any]:
     sync_devices = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
     sync = sync_devices if (cuda and sync_devices is not None) else (lambda: None)
     b = Bench(SIZES["quick" if quick else "full"], sync, progress, sampler)
-    _tf_suite(b, tf, "/GPU:0" if cuda else "/CPU:0", cuda, fetch=cuda and sync_devices is None)
+    t = _TF(tf, "/GPU:0" if cuda else "/CPU:0", cuda, fetch=cuda and sync_devices is None)
+    for group in (_tf_copies, _tf_matmul, _tf_lstm, _tf_conv):
+        group(b, t)
     out["rows"] = b.rows
     return out
 
@@ -564,8 +582,11 @@ def run(frameworks: list[str] | None = None, quick: bool = False,
             continue
         progress(f"{key}: starting")
         start = time.perf_counter()
+        def tell(text: str, key: str = key) -> None:
+            progress(f"{key}: {text}")
+
         try:
-            entry = bench(quick, lambda text, key=key: progress(f"{key}: {text}"))
+            entry = bench(quick, tell)
         except Exception as exc:  # one framework's failure must not hide the other's rows
             entry = {"framework": key, "skipped": f"failed: {type(exc).__name__}: {exc}"}
         entry["elapsed_s"] = time.perf_counter() - start
