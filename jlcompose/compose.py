@@ -151,6 +151,7 @@ class PowEngine:
         compose_files: Sequence[Path],
         env_files: Sequence[Path] = (),
         variables: Mapping[str, str] | None = None,
+        project_name: str | None = None,
     ) -> None:
         from python_on_whales import DockerClient
 
@@ -165,7 +166,7 @@ class PowEngine:
             compose_env_files=[str(f) for f in env_files],
             compose_project_directory=str(compose_files[0].parent),
         )
-        self._project: str | None = None
+        self._project = project_name  # known from an earlier `config`: saves a Compose call
 
     # -- helpers ------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -217,18 +218,20 @@ class PowEngine:
                 "the Docker daemon is not running (or this user may not reach it).",
                 hint="start Docker (e.g. `sudo systemctl start docker`) and try again.",
             )
-        try:
-            raw = self._docker.compose.version()
-        except Exception:
+        # `docker info` lists the CLI's plugins: no second process just to ask Compose
+        plugins = (sysinfo.client_info.plugins or []) if sysinfo.client_info else []
+        compose = next((p for p in plugins if p.name == "compose"), None)
+        if compose is None or not compose.version:
             raise EngineError(
                 "Docker Compose v2 (`docker compose`) is not installed.",
                 hint="install the docker-compose-plugin package (Compose "
                 f"{'.'.join(map(str, MIN_COMPOSE))} or newer).",
-            ) from None
-        version = _parse_version(str(raw))
+            )
+        raw = str(compose.version)
+        version = _parse_version(raw)
         if not version or version < MIN_COMPOSE:
             raise EngineError(
-                f"Docker Compose {str(raw).strip()} is too old; jlcompose needs "
+                f"Docker Compose {raw} is too old; jlcompose needs "
                 f"{'.'.join(map(str, MIN_COMPOSE))} or newer.",
                 hint="upgrade the docker-compose-plugin package.",
             )

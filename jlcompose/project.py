@@ -260,7 +260,13 @@ def image_repo_of(compose_config: Mapping[str, Any], service: Service) -> str:
     return repo
 
 
-def make_engine(project: Project, *, cpu: bool = False, tags: Mapping[str, str] | None = None) -> Engine:
+def make_engine(
+    project: Project,
+    *,
+    cpu: bool = False,
+    tags: Mapping[str, str] | None = None,
+    project_name: str | None = None,
+) -> Engine:
     """The real engine for this project. Command tests replace this function with a fake."""
     from jlcompose.compose import PowEngine
 
@@ -269,4 +275,5 @@ def make_engine(project: Project, *, cpu: bool = False, tags: Mapping[str, str] 
         project.compose_files(cpu=cpu),
         project.env_files(),
         project.variables(tags),
+        project_name=project_name,
     )

@@ -103,7 +103,6 @@ def validate(packages: Sequence[str]) -> list[Requirement]:
 
 @dataclass(frozen=True)
 class Plan:
-    old: str
     new: str
     changed: list[str]  # requirement lines written (added or updated), to install
     present: list[str]  # requirements already satisfied by the file, as listed there
@@ -161,7 +160,7 @@ def plan(service: Service, reqs: Sequence[Requirement]) -> Plan:
                 present.append(result.requirement)
         else:
             changed[key] = result.requirement
-    return Plan(old=old, new=text, changed=list(changed.values()), present=present)
+    return Plan(new=text, changed=list(changed.values()), present=present)
 
 
 def _text(path: Path) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import webbrowser
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -93,7 +95,8 @@ def up(
         compose_config = probe.config()
         targets = resolve(project, probe, services, compose_config)
         # the tag variables must be set for the build to name the image by its hash
-        engine = engine_factory(project, cpu=gpu == "cpu", tags=tags_of(targets))
+        name = str(compose_config.get("name", ""))
+        engine = engine_factory(project, cpu=gpu == "cpu", tags=tags_of(targets), project_name=name)
         for target in targets.values():
             _build_if_needed(engine, target, rebuild=rebuild, no_build=no_build)
 
@@ -101,16 +104,24 @@ def up(
         engine_key = "|".join((info.engine_id, info.server_version, *sorted(info.runtimes)))
         cpu = _decide_cpu(project, engine, gpu, engine_key, next(iter(targets.values())).ref)
         if cpu != (gpu == "cpu"):
-            engine = engine_factory(project, cpu=cpu, tags=tags_of(targets))
+            engine = engine_factory(project, cpu=cpu, tags=tags_of(targets), project_name=name)
         before = {c.service: c for c in engine.containers([s.name for s in services])}
+        digests = {n: _digest(compose_config, t, cpu) for n, t in targets.items()}
+        state = project.read_state().get("services", {})
         to_start = []
-        for name, target in targets.items():
-            current = before.get(name)
+        kept = set()
+        for svc, target in targets.items():
+            current = before.get(svc)
             if _keep_running(project, current, target, recreate=recreate or rebuild):
+                kept.add(svc)
                 continue
-            _clear_name_conflict(engine, compose_config.get("name", ""), name)
+            if not rebuild and _unchanged(current, state.get(svc, {}), digests[svc]):
+                console.ok(f"{svc}: running, nothing changed")
+                continue
+            if current is None:
+                _clear_name_conflict(engine, name, svc)
             _check_port(target, current)
-            to_start.append(name)
+            to_start.append(svc)
         if to_start:
             if rebuild:
                 for name in to_start:
@@ -118,10 +129,13 @@ def up(
                         engine.remove_container(c.id)
             console.step(f"up: {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
             engine.up(to_start)
-        after = {c.service: c for c in engine.containers([s.name for s in services])}
-        for name, target in targets.items():
-            _wait(project, engine, target, after.get(name), token)
-            _record(project, target, before.get(name), after.get(name), cpu=cpu)
+        after = (
+            {c.service: c for c in engine.containers([s.name for s in services])} if to_start else before
+        )
+        for svc, target in targets.items():
+            _wait(project, engine, target, after.get(svc), token)
+            if svc not in kept:
+                _record(project, target, before.get(svc), after.get(svc), cpu=cpu, digest=digests[svc])
     for target in targets.values():
         if target.address is None:
             console.warn(f"{target.service.name} publishes no port for JupyterLab (8888).")
@@ -181,6 +195,23 @@ def _decide_cpu(project: Project, engine: Engine, gpu: str, engine_id: str, imag
     else:
         console.info("CPU mode: this Docker engine has no NVIDIA runtime (checked earlier).")
     return True
+
+
+def _digest(compose_config: dict[str, Any], target: Target, cpu: bool) -> str:
+    """What Compose would create for this service: its resolved config, image tag and mode."""
+    svc = compose_config.get("services", {}).get(target.service.name, {})
+    blob = json.dumps([svc, target.tag, cpu], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _unchanged(current: ContainerInfo | None, state: dict[str, Any], digest: str) -> bool:
+    """The running container is the one the last `up` made, from the same config: skip Compose."""
+    return (
+        current is not None
+        and current.running
+        and state.get("container") == current.id
+        and state.get("config_digest") == digest
+    )
 
 
 def _keep_running(project: Project, current: ContainerInfo | None, target: Target, *, recreate: bool) -> bool:
@@ -248,6 +279,7 @@ def _record(
     after: ContainerInfo | None,
     *,
     cpu: bool,
+    digest: str,
 ) -> None:
     recreated = before is None or after is None or before.id != after.id
     text = target.service.requirements.read_text(encoding="utf-8")
@@ -255,6 +287,8 @@ def _record(
     def change(state: dict[str, Any]) -> None:
         svc = state.setdefault("services", {}).setdefault(target.service.name, {})
         svc["mode"] = "cpu" if cpu else "gpu"
+        svc["container"] = after.id if after else None
+        svc["config_digest"] = digest
         if recreated:
             svc["hot_installed"] = []
             svc["applied"] = text

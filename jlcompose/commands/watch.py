@@ -89,7 +89,7 @@ def watch(
     chosen = project.pick(services)
     factory = engine_factory or make_engine
     stop = stop or threading.Event()
-    with _registered(project), _stop_on_signals(stop):
+    with _stop_on_signals(stop), _registered(project):
         applier = Applier(project, factory(project), factory, rebuild=rebuild)
         applier.prime(chosen)
         sink = watcher.EventSink({}, time.monotonic)

@@ -1,3 +1,3 @@
-"""GPU practice: doctor checks, utilisation sampling, the dmon parser and the benchmark."""
+"""GPU practice: doctor checks, utilization sampling, the dmon parser and the benchmark."""
 
 from __future__ import annotations

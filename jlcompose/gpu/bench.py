@@ -52,7 +52,7 @@ def _import(name: str) -> Any:
 
 
 class UtilSampler:
-    """Mean GPU utilisation (% of time a kernel ran) while a workload runs, from NVML or
+    """Mean GPU utilization (% of time a kernel ran) while a workload runs, from NVML or
     nvidia-smi; `source` is None (and the mean None) when neither answers."""
 
     def __init__(self, index: int | None, uuid: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Pure: parse `nvidia-smi dmon` output by its header names, summarise it, and advise."""
+"""Pure: parse `nvidia-smi dmon` output by its header names, summarize it, and advise."""
 
 from __future__ import annotations
 
@@ -142,6 +142,11 @@ def summarize(samples: Iterable[Sample]) -> list[GpuSummary]:
             )
         )
     return out
+
+
+def underused(summaries: Iterable[GpuSummary], threshold: float = UNDERUSED_SM) -> bool:
+    """True when a GPU did some work but left its SMs idle much of the time: HINTS apply."""
+    return any(s.sm_mean is not None and IDLE_SM <= s.sm_mean < threshold for s in summaries)
 
 
 def advice(summaries: Iterable[GpuSummary], threshold: float = UNDERUSED_SM) -> list[str]:

@@ -52,7 +52,7 @@ def _text(value: Any) -> str:
 
 
 def load_nvml() -> Any | None:
-    """The initialised pynvml module, or None without the package or a driver."""
+    """The initialized pynvml module, or None without the package or a driver."""
     try:
         import pynvml
     except ImportError:
@@ -119,7 +119,7 @@ def host_gpus() -> tuple[list[GpuInfo], str]:
 
 
 class NvmlSampler:
-    """Utilisation of every GPU, one round per call, from an initialised pynvml module."""
+    """Utilization of every GPU, one round per call, from an initialized pynvml module."""
 
     def __init__(self, nvml: Any) -> None:
         self.nvml = nvml
@@ -147,7 +147,7 @@ class NvmlSampler:
 
 
 def dmon_argv(smi: str, interval: float, count: int | None) -> list[str]:
-    # `-s um`: utilisation plus frame-buffer use; dmon takes whole seconds only
+    # `-s um`: utilization plus frame-buffer use; dmon takes whole seconds only
     argv = [smi, "dmon", "-s", "um", "-d", str(max(1, round(interval)))]
     if count is not None:
         argv += ["-c", str(count)]

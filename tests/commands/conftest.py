@@ -31,7 +31,8 @@ class Factory:
         self.engine = engine
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, project: Project, *, cpu: bool = False, tags: dict[str, str] | None = None) -> FakeEngine:
+    def __call__(self, project: Project, *, cpu: bool = False, tags: dict[str, str] | None = None,
+                 project_name: str | None = None) -> FakeEngine:
         self.calls.append({"cpu": cpu, "tags": dict(tags or {})})
         self.engine.variables = project.variables(tags)
         return self.engine

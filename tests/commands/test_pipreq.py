@@ -82,7 +82,8 @@ def test_a_running_lab_gets_the_package_first_as_root_then_the_file(project: Pro
 def test_pip_output_is_streamed_and_the_error_report_is_explained(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine = start(FakeEngine(exec_handler=lambda *_: (1, pip_lines("constraint-direct.txt"))))
+    output = ["Collecting six==1.16.0", *pip_lines("constraint-direct.txt")]
+    engine = start(FakeEngine(exec_handler=lambda *_: (1, output)))
     monkeypatch.setattr(pipreq_cmd, "make_engine", lambda *_a, **_k: engine)
     rc = cli.main(["-C", str(project.root), "pipreq", "six==1.16.0"])
     assert rc == ExitCode.INSTALL == 6
@@ -95,6 +96,8 @@ def test_pip_output_is_streamed_and_the_error_report_is_explained(
     assert "docker_files/Dockerfile" in err
     assert "requirements.txt was left unchanged" in err
     assert "To fix this you could try" not in err  # pip's generic advice is trimmed away
+    assert "Collecting six==1.16.0" in err  # streamed live
+    assert err.count("The user requested (constraint) six==1.17.0") == 1  # once, as detail
 
 
 def test_a_transitive_constraint_conflict_names_the_pin_and_the_dependent(project: Project) -> None:

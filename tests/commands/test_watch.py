@@ -26,7 +26,7 @@ from jlcompose.project import Project
 from tests.commands.conftest import Factory
 from tests.fakes import FakeEngine
 
-SETTLE_S = 1.2  # past the 0.5 s quiet period, time for a wrong second install to show up
+SETTLE_S = 1.0  # past the 0.5 s quiet period, time for a wrong second install to show up
 
 
 class Pip:
@@ -214,7 +214,7 @@ def test_unreadable_file_warns_and_keeps_watching(project, factory, pip, req, ca
 
 
 def test_edits_during_a_slow_install_make_one_follow_up(project, factory, pip, req):
-    pip.delay = 1.5
+    pip.delay = 1.0
     text = req.read_text() + "tabulate\n"
     with watching(project, factory):
         in_place(req, text)
@@ -401,9 +401,9 @@ def test_signals_stop_cleanly(project, sig, code):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while watcher_pid(project) != child.pid and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert child.stdout is not None
+        first = child.stdout.readline()  # printed once the observer runs
+        assert "watching the requirements of torch" in first
         assert watcher_pid(project) == child.pid
         child.send_signal(sig)
         out, _ = child.communicate(timeout=10)

@@ -209,18 +209,19 @@ def test_bad_inputs_exit_codes(lab_project: Path, tmp_path: Path) -> None:
     down = run_cli("up", "torch", cwd=root, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     assert down.returncode == 3 and "daemon is not running" in down.stderr
 
-    # a docker whose compose plugin is too old
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = subprocess.run(["sh", "-c", "command -v docker"], capture_output=True, text=True).stdout.strip()
-    (fake / "docker").write_text(
+    # a Compose plugin that is too old, found first in the user's own plugin folder
+    config = tmp_path / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
+    plugin = config / "cli-plugins/docker-compose"
+    plugin.write_text(
         "#!/bin/sh\n"
-        'case "$*" in compose*" version") echo "Docker Compose version v2.17.3"; exit 0;; esac\n'
-        f'exec {real} "$@"\n'
+        'if [ "$1" = docker-cli-plugin-metadata ]; then\n'
+        '  echo \'{"SchemaVersion":"0.1.0","Vendor":"test","Version":"v2.17.3"}\'; exit 0; fi\n'
+        "echo 'old compose' >&2; exit 1\n"
     )
-    (fake / "docker").chmod(0o755)
-    old = run_cli("up", "torch", cwd=root, env={"PATH": f"{fake}:{os.environ['PATH']}"})
-    assert old.returncode == 3 and "too old" in old.stderr and "2.24.4" in old.stderr
+    plugin.chmod(0o755)
+    old = run_cli("up", "torch", cwd=root, env={"DOCKER_CONFIG": str(config)})
+    assert old.returncode == 3 and "too old" in old.stderr and "2.24.4" in old.stderr, old.stderr
     assert not (root / ".jlcompose/state.json").exists() or "services" not in json.loads(
         (root / ".jlcompose/state.json").read_text())
 

@@ -1,0 +1,261 @@
+"""The benchmark: a real --quick run on CPU with PyTorch, its JSON, and the side-by-side report."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import statistics
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jlcompose.commands import bench as command
+from jlcompose.compose import ContainerInfo
+from jlcompose.config import load_config
+from jlcompose.errors import JlcomposeError, UnknownService
+from jlcompose.gpu import bench, report
+from jlcompose.project import Project, discover_services
+from tests.conftest import copy_template
+from tests.fakes import FakeEngine
+
+BENCH_FILE = Path(bench.__file__)
+ROWS = [
+    "h2d_pageable", "h2d_pinned", "d2h_pageable", "d2h_pinned",
+    "matmul_fp32", "matmul_tf32", "matmul_fp16_amp", "matmul_bf16_amp",
+    "lstm_fp32", "lstm_amp", "conv_autotune_off", "conv_autotune_on", "conv_amp_channels_last",
+]
+# what each row's value is per second on the quick sizes (value = work / median seconds)
+QUICK = bench.SIZES["quick"]
+WORK = {
+    "h2d_pageable": QUICK["copy_mib"] * 2**20 / 1e9,
+    "d2h_pageable": QUICK["copy_mib"] * 2**20 / 1e9,
+    "matmul_fp32": 2 * QUICK["matmul_n"] ** 3 / 1e12,
+    "lstm_fp32": QUICK["lstm"][3],
+    "conv_autotune_off": QUICK["conv"][0],
+}
+
+
+def _torch() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CPU wheel warns when NumPy is absent
+        return pytest.importorskip("torch", reason="PyTorch is not installed: pip install torch")
+
+
+@pytest.fixture(scope="module")
+def quick_torch() -> dict[str, Any]:
+    torch = _torch()
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
+    result = bench.run(["torch"], quick=True)
+    # the benchmark changes global settings only while it measures
+    assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark) == before
+    return result
+
+
+def test_quick_run_json_shape(quick_torch: dict[str, Any]) -> None:
+    result = json.loads(json.dumps(quick_torch))  # JSON-ready, nothing lost on the way
+    assert result == quick_torch
+    assert result["schema"] == bench.SCHEMA and result["quick"] is True
+    assert result["missing"] == {}
+    (fw,) = result["frameworks"]
+    assert fw["framework"] == "torch" and fw["device"] == "cpu" and "skipped" not in fw
+    assert fw["elapsed_s"] > 0
+    assert [r["name"] for r in fw["rows"]] == ROWS
+    for row in fw["rows"]:
+        assert set(row) == {"name", "unit", "value", "median_s", "times_s", "sm_util", "skipped",
+                            "note"}
+        assert row["sm_util"] is None  # no GPU to sample on a CPU run
+
+
+def test_quick_run_measures_with_medians(quick_torch: dict[str, Any]) -> None:
+    rows = {r["name"]: r for r in quick_torch["frameworks"][0]["rows"]}
+    for name, work in WORK.items():
+        row = rows[name]
+        assert row["skipped"] is None, (name, row["skipped"])
+        times = row["times_s"]
+        assert len(times) >= QUICK["min_repeats"]
+        assert all(math.isfinite(t) and t > 0 for t in times)
+        assert row["median_s"] == statistics.median(times)
+        assert row["value"] == pytest.approx(work / row["median_s"])
+        assert math.isfinite(row["value"]) and row["value"] > 0
+    for row in rows.values():  # measured or skipped with a reason, never neither
+        if row["skipped"] is None:
+            assert row["value"] > 0 and math.isfinite(row["value"])
+        else:
+            assert row["value"] is None and row["skipped"].strip()
+    assert rows["h2d_pinned"]["skipped"] == bench.NO_GPU_PINNED
+    assert rows["matmul_tf32"]["skipped"] == bench.NO_GPU_TF32
+    assert rows["conv_autotune_on"]["skipped"] == bench.NO_GPU_AUTOTUNE
+    assert rows["h2d_pageable"]["note"] == bench.HOST_MEMCPY
+
+
+def test_full_mode_without_gpu_skips_with_a_reason() -> None:
+    torch = _torch()
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    fw = bench.torch_bench(quick=False, progress=bench._quiet)
+    assert "no CUDA GPU" in fw["skipped"] and "--quick" in fw["skipped"]
+    assert "rows" not in fw
+
+
+def test_missing_framework_and_a_failing_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(quick: bool, progress: bench.Progress) -> dict[str, Any]:
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(bench.importlib.util, "find_spec",
+                        lambda name: None if name == "tensorflow" else object())
+    monkeypatch.setitem(bench.BENCHES, "torch", ("torch", boom))
+    result = bench.run(quick=True)
+    assert result["missing"] == {"tf": "tensorflow is not installed"}
+    (fw,) = result["frameworks"]
+    assert fw["skipped"] == "failed: RuntimeError: CUDA error: out of memory"
+
+
+def test_the_module_imports_only_stdlib_and_frameworks() -> None:
+    allowed = set(sys.stdlib_module_names) | {"torch", "tensorflow", "numpy", "pynvml"}
+    tree = ast.parse(BENCH_FILE.read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+             for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.ImportFrom) and n.module}
+    assert names <= allowed, names - allowed
+    assert "jlcompose" not in BENCH_FILE.read_text().replace("jlcompose.gpu.bench", "")
+
+
+def test_source_runs_as_python_c_and_ends_with_json(tmp_path: Path) -> None:
+    # how `jlcompose bench SERVICE` runs it in a lab; TensorFlow is absent here: exit 1, JSON
+    done = subprocess.run(  # noqa: S603  # our own interpreter and module text
+        [sys.executable, "-c", command.bench_source(), "--json", "--quick", "--only", "tf"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+    )
+    result = command.parse_result(done.stdout.splitlines())
+    assert result is not None, done.stdout + done.stderr
+    if result["missing"]:
+        assert done.returncode == 1
+        assert result["missing"] == {"tf": "tensorflow is not installed"}
+
+
+def test_text_output(quick_torch: dict[str, Any]) -> None:
+    text = bench.format_text(quick_torch)
+    assert "(CPU smoke numbers, --quick)" in text
+    assert "h2d_pinned" in text and "skipped: pinned memory needs a CUDA device" in text
+
+
+# -- the side-by-side report, from recorded results -------------------------------------
+def _row(name: str, unit: str, value: float | None, skipped: str | None = None) -> dict[str, Any]:
+    return {"name": name, "unit": unit, "value": value, "median_s": None, "times_s": [],
+            "sm_util": 90.0 if value else None, "skipped": skipped, "note": None}
+
+
+# torch: figures of the plain PyTorch probe on an H200; tf: made-up test values
+TORCH = {"framework": "torch", "version": "2.11.0", "device": "NVIDIA H200", "rows": [
+    _row("h2d_pageable", "GB/s", 9.096), _row("h2d_pinned", "GB/s", 55.495),
+    _row("matmul_fp32", "TFLOP/s", 50.63), _row("matmul_tf32", "TFLOP/s", 405.4),
+    _row("lstm_fp32", "seq/s", 12960.1), _row("lstm_amp", "seq/s", 20067.8),
+]}
+TF = {"framework": "tf", "version": "2.17.0", "device": "NVIDIA H200", "rows": [
+    _row("h2d_pageable", "GB/s", 8.0), _row("h2d_pinned", "GB/s", None, "no pinned API"),
+    _row("matmul_fp32", "TFLOP/s", 45.0), _row("matmul_tf32", "TFLOP/s", 390.0),
+    _row("lstm_fp32", "seq/s", 10000.0), _row("lstm_amp", "seq/s", 9000.0),
+    _row("conv_autotune_on", "img/s", 800.0),
+]}
+
+
+def _runs() -> list[tuple[str, dict[str, Any]]]:
+    return [("torch", {"frameworks": [TORCH], "missing": {}}),
+            ("tf", {"frameworks": [TF], "missing": {"torch": "torch is not installed"}})]
+
+
+def test_side_by_side_with_ratios() -> None:
+    header, rows = report.side_by_side(report.columns(_runs()))
+    assert header == ["test", "unit", "torch", "tf", "tf / torch"]
+    table = {r[0]: r for r in rows}
+    assert table["h2d_pageable"] == ["h2d_pageable", "GB/s", "9.1", "8", "0.88x"]
+    assert table["h2d_pinned"] == ["h2d_pinned", "GB/s", "55.5", "skipped", "-"]
+    assert table["matmul_tf32"] == ["matmul_tf32", "TFLOP/s", "405", "390", "0.96x"]
+    assert table["lstm_amp"] == ["lstm_amp", "seq/s", "20,068", "9,000", "0.45x"]
+    assert table["conv_autotune_on"] == ["conv_autotune_on", "img/s", "-", "800", "-"]
+    assert [r[0] for r in rows][-1] == "conv_autotune_on"  # first column's order, then new
+
+
+def test_speedups_within_a_framework() -> None:
+    assert report.speedups(TORCH) == [
+        ("pinned vs pageable copy to GPU", "6.10x"),
+        ("TF32 vs fp32 matmul", "8.01x"),
+        ("AMP vs fp32 LSTM step", "1.55x"),
+    ]
+
+
+def test_labels_not_run_and_skipped() -> None:
+    runs = [("", {"frameworks": [TORCH, {"framework": "tf", "skipped": "no GPU"}],
+                  "missing": {}})]
+    assert [label for label, _fw in report.columns(runs)] == ["torch"]
+    assert report.not_run(runs) == ["tf: no GPU"]
+    assert report.not_run(_runs()) == ["tf: torch: torch is not installed"]
+    assert [label for label, _ in report.columns([("lab", {"frameworks": [TORCH]})])] == [
+        "lab:torch"]
+    assert report.skipped_reasons(report.columns(_runs())) == ["tf h2d_pinned: no pinned API"]
+
+
+# -- the command, against a fake engine -------------------------------------------------
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = copy_template(tmp_path / "demo")
+    cfg = load_config(root, {})
+    return Project(config=cfg, services=discover_services(cfg), environ={})
+
+
+def _running(engine: FakeEngine, *services: str) -> None:
+    for s in services:
+        engine.running[s] = ContainerInfo(id=f"id-{s}", name=f"demo-{s}-1", service=s,
+                                          project="demo", state="running", health="healthy",
+                                          image=f"jlcompose/demo-{s}:x")
+
+
+def test_command_runs_the_source_in_each_lab(project: Project, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    replies = {"torch": {"schema": 1, "quick": False, "frameworks": [TORCH], "missing": {}},
+               "tf": {"schema": 1, "quick": False, "frameworks": [TF], "missing": {}}}
+
+    def handler(service: str, argv, user) -> tuple[int, list[str]]:
+        assert argv[:2] == ["python3", "-c"] and argv[2] == command.bench_source()
+        assert argv[3:] == ["--json"] and user is None
+        return 0, ["bench: torch: matmul_fp32 ...", json.dumps(replies[service]), "bye"]
+
+    engine = FakeEngine(exec_handler=handler)
+    _running(engine, "torch", "tf")
+    assert command.bench(project, engine, ["torch", "tf"], quick=False, as_json=False) == 0
+    out = capsys.readouterr().out
+    assert "tf / torch" in out and "0.96x" in out and "pinned vs pageable copy to GPU: 6.10x" in out
+    capsys.readouterr()
+    assert command.bench(project, engine, ["torch"], quick=False, as_json=True) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["runs"][0]["where"] == "torch" and doc["runs"][0]["frameworks"] == [TORCH]
+
+
+def test_command_refusals(project: Project) -> None:
+    engine = FakeEngine(exec_handler=lambda s, a, u: (1, ["Traceback ...", "ImportError: x"]))
+    with pytest.raises(UnknownService):
+        command.bench(project, engine, ["nope"], quick=False, as_json=False)
+    with pytest.raises(JlcomposeError, match="the torch lab is not running"):
+        command.bench(project, engine, ["torch"], quick=False, as_json=False)
+    _running(engine, "torch")
+    with pytest.raises(JlcomposeError, match="gave no result in the torch lab") as exc:
+        command.bench(project, engine, ["torch"], quick=True, as_json=False)
+    assert "ImportError: x" in (exc.value.detail or "")
+    assert engine.calls[-1][2][-2:] == ("--json", "--quick")
+
+
+def test_command_locally_with_nothing_measured() -> None:
+    def local(quick: bool) -> dict[str, Any]:
+        return {"frameworks": [{"framework": "torch", "skipped": "PyTorch sees no CUDA GPU"}],
+                "missing": {"tf": "tensorflow is not installed"}}
+
+    with pytest.raises(JlcomposeError, match="nothing was measured") as exc:
+        command.bench(None, None, [], quick=False, as_json=False, local=local)
+    assert "PyTorch sees no CUDA GPU" in exc.value.message
+    assert "tensorflow is not installed" in exc.value.message
