@@ -167,6 +167,9 @@ class PowEngine:
             compose_project_directory=str(compose_files[0].parent),
         )
         self._project = project_name  # known from an earlier `config`: saves a Compose call
+        # containers() is asked several times per command (running? then exec); the answer
+        # stays good until this engine changes something
+        self._listing: list[ContainerInfo] | None = None
 
     # -- helpers ------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -315,6 +318,7 @@ class PowEngine:
             ) from None
 
     def up(self, services: Sequence[str]) -> None:
+        self._listing = None
         from python_on_whales.exceptions import DockerException
 
         try:
@@ -341,12 +345,14 @@ class PowEngine:
             ) from None
 
     def down(self, services: Sequence[str] | None) -> None:
+        self._listing = None
         if services:
             self._call("stopping", lambda: self._docker.compose.rm(list(services), stop=True))
         else:
             self._call("stopping", lambda: self._docker.compose.down(remove_orphans=True, quiet=True))
 
     def stop(self, services: Sequence[str]) -> None:
+        self._listing = None
         self._call("stopping", lambda: self._docker.compose.stop(list(services)))
 
     def _describe(self, c: Any) -> ContainerInfo:
@@ -371,11 +377,13 @@ class PowEngine:
         )
 
     def containers(self, services: Sequence[str] | None = None) -> list[ContainerInfo]:
-        filters: dict[str, Any] = {"label": f"com.docker.compose.project={self.project}"}
-        found = self._call(
-            "listing containers", lambda: self._docker.container.list(all=True, filters=filters)
-        )
-        infos = [self._describe(c) for c in found]
+        if self._listing is None:
+            filters: dict[str, Any] = {"label": f"com.docker.compose.project={self.project}"}
+            found = self._call(
+                "listing containers", lambda: self._docker.container.list(all=True, filters=filters)
+            )
+            self._listing = [self._describe(c) for c in found]
+        infos = list(self._listing)
         if services is not None:
             infos = [c for c in infos if c.service in services]
         return sorted(infos, key=lambda c: c.name)
@@ -388,6 +396,7 @@ class PowEngine:
         return [self._describe(c) for c in found]
 
     def remove_container(self, container_id: str) -> None:
+        self._listing = None
         self._call(
             "removing a stale container",
             lambda: self._docker.container.remove(container_id, force=True, volumes=False),

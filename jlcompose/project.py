@@ -275,5 +275,7 @@ def make_engine(
         project.compose_files(cpu=cpu),
         project.env_files(),
         project.variables(tags),
-        project_name=project_name,
+        # the shipped compose.yaml names the project ${JLC_PROJECT}, which we set: no need to
+        # ask Compose (a ~0.1 s `config` call) just to learn the name
+        project_name=project_name or project.compose_project_name(),
     )

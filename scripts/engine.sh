@@ -140,9 +140,10 @@ EOD
   fi
   if ! image_present "$LAB_BASE"; then
     log "building $LAB_BASE (JupyterLab from PyPI)"
-    DOCKER_BUILDKIT=1 docker build -q -t "$LAB_BASE" - >/dev/null <<EOD
+    # the classic builder: a docker CLI without buildx refuses BuildKit for `docker build`
+    DOCKER_BUILDKIT=0 docker build -q -t "$LAB_BASE" - >/dev/null <<EOD
 FROM $PYTHON_IMAGE
-RUN --mount=type=cache,target=/root/.cache/pip pip3 install jupyterlab
+RUN pip3 install --no-cache-dir jupyterlab
 EOD
   fi
   log "test images present: $DEBIAN_IMAGE $PYTHON_IMAGE $LAB_BASE"

@@ -100,11 +100,11 @@ def ensure_lab_base() -> str:
     if probe.returncode != 0:
         dockerfile = (
             f"FROM {PYTHON_BASE}\n"
-            "RUN --mount=type=cache,target=/root/.cache/pip pip3 install jupyterlab\n"
+            "RUN pip3 install --no-cache-dir jupyterlab\n"
         )
         subprocess.run(
             ["docker", "build", "-t", LAB_BASE, "-"],
-            input=dockerfile.encode(), check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            input=dockerfile.encode(), check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"},
         )
     return LAB_BASE
 

@@ -150,9 +150,12 @@ def bench(
             runs.append((name, _in_lab(engine, name, quick)))
     if not report.columns(runs):
         reasons = "; ".join(report.not_run(runs)) or "no framework found"
+        hint = ("the labs need PyTorch or TensorFlow (the NGC base images have them)"
+                if services else "run it inside a lab: `jlcompose bench torch`")
         raise JlcomposeError(
             f"nothing was measured ({reasons}).",
-            hint="run it in a lab (`jlcompose bench torch`), or add --quick for a CPU smoke test.",
+            hint=hint + ("" if quick or "--quick" in reasons else
+                         "; --quick runs a small CPU smoke test") + ".",
         )
     if as_json:
         console.data(json.dumps({"runs": [{"where": w or "local", **r} for w, r in runs]}))

@@ -170,9 +170,11 @@ def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckRes
             except JlcomposeError as exc:
                 probe_error = exc.message.rstrip(".")
         results.append(checks.check_engine_gpu(probe_image, probe, bool(gpus), probe_error))
+    seen: set[str] = set()
     for _service, base, lab in images:
-        if not base:
-            continue
+        if not base or base in seen:
+            continue  # two labs on one base image need one check
+        seen.add(base)
         env = engine.image_env(base)
         if env is None and lab:  # the lab image inherits the base image's ENV
             env = engine.image_env(lab)
@@ -193,7 +195,7 @@ def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckRes
                 running = {c.service for c in engine.containers() if c.running}
             except JlcomposeError:
                 pass
-        for service, ip, port in _ports(project, config, host.environ):
+        for service, ip, port in sorted(_ports(project, config, host.environ), key=lambda p: p[2]):
             in_use = host.port_in_use(ip, port)
             results.append(checks.check_port(service, ip, port, in_use, service in running))
     results.append(

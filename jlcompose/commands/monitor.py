@@ -80,21 +80,20 @@ def nvml_samples(nvml: Any, interval: float, count: int | None,
 
 def smi_samples(smi: str, interval: float, count: int | None) -> Iterator[Sample]:
     parser = DmonParser()
-    proc = subprocess.Popen(  # noqa: S603  # nvidia-smi with fixed arguments
+    got = False
+    with subprocess.Popen(  # noqa: S603  # nvidia-smi with fixed arguments
         dmon_argv(smi, interval, count), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
-    )
-    got = False
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sample = parser.feed(line)
-            if sample is not None:
-                got = True
-                yield sample
-    finally:
-        proc.terminate()
-        proc.wait()
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sample = parser.feed(line)
+                if sample is not None:
+                    got = True
+                    yield sample
+        finally:
+            proc.terminate()  # Ctrl-C or --count reached: dmon must not outlive us
     if not got:
         raise JlcomposeError(
             "nvidia-smi reported no GPU on this machine.",

@@ -11,7 +11,7 @@ from typing import Any
 
 from jlcompose import console
 from jlcompose.compose import ContainerInfo, Engine
-from jlcompose.errors import BuildFailed, StartFailed, UsageError
+from jlcompose.errors import BuildFailed, ConfigError, StartFailed, UsageError
 from jlcompose.files import locked
 from jlcompose.lab import lab_url, port_in_use, wait_ready
 from jlcompose.progress import BuildView
@@ -96,6 +96,12 @@ def up(
         targets = resolve(project, probe, services, compose_config)
         # the tag variables must be set for the build to name the image by its hash
         name = str(compose_config.get("name", ""))
+        if name != project.compose_project_name():
+            raise ConfigError(
+                f"compose/compose.yaml names the project {name!r}, but jlcompose expects "
+                f"{project.compose_project_name()!r}; keep `name: ${{JLC_PROJECT:-jlcompose}}` there "
+                "and set the name with JLC_PROJECT in .env or project_name in [tool.jlcompose].",
+            )
         engine = engine_factory(project, cpu=gpu == "cpu", tags=tags_of(targets), project_name=name)
         for target in targets.values():
             _build_if_needed(engine, target, rebuild=rebuild, no_build=no_build)

@@ -96,8 +96,10 @@ def watch(
         observed = watcher.start(sink, sink.set_files(applier.files(chosen)), poll=poll)
         try:
             names = ", ".join(s.name for s in chosen)
-            console.info(f"watching the requirements of {names} ({observed.mode}); Ctrl-C stops")
-            sink.mark(s.name for s in chosen)  # catch up with edits made while nobody watched
+            how = "; Ctrl-C stops" if sys.stdin is not None and sys.stdin.isatty() else ""
+            console.info(f"watching the requirements of {names} ({observed.mode}){how}")
+            for svc in chosen:  # catch up with edits made while nobody watched
+                applier.handle(svc)
             if ready is not None:
                 ready.set()
             while not stop.is_set():
@@ -424,7 +426,8 @@ def stop_watcher(project: Project, *, timeout: float = STOP_WAIT_S) -> int:
             f"the watcher (PID {pid}) is still finishing an install after {timeout:.0f} s.",
             hint=f"it stops when the install ends; `kill -9 {pid}` ends it at once.",
         )
-    _spawned.pop(pid, None)
+    if (child := _spawned.pop(pid, None)) is not None:
+        child.wait(5)  # reap our own child, which is a zombie until then
     if _read_pid(project) == pid:
         _pidfile(project).unlink(missing_ok=True)
     console.ok(f"stopped the watcher (PID {pid})")

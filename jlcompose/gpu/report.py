@@ -40,12 +40,11 @@ def not_run(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
     """One sentence per framework that measured nothing, saying why."""
     out = []
     for where, result in runs:
-        prefix = f"{where}: " if where else ""
+        prefix = f"{where} lab: " if where else ""
         for fw in result.get("frameworks", []):
             if not fw.get("rows"):
                 out.append(f"{prefix}{fw.get('framework')}: {fw.get('skipped', 'no rows')}")
-        for key, why in (result.get("missing") or {}).items():
-            out.append(f"{prefix}{key}: {why}")
+        out.extend(f"{prefix}{why}" for why in (result.get("missing") or {}).values())
     return out
 
 
