@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from jlcompose.errors import (
     BuildFailed,
     ComposeFailed,
+    ConfigError,
     EngineError,
     JlcomposeError,
     StartFailed,
@@ -248,9 +249,18 @@ class PowEngine:
         )
 
     def config(self) -> dict[str, Any]:
-        result = self._call(
-            "reading the compose files", lambda: self._docker.compose.config(return_json=True)
-        )
+        try:
+            result = self._call(
+                "reading the compose files", lambda: self._docker.compose.config(return_json=True)
+            )
+        except ComposeFailed as exc:
+            # Compose rejects bad .env values and compose-file edits here: a user error
+            reason = _compose_reason(exc.stderr_tail)
+            raise ConfigError(
+                f"Docker Compose refused the configuration: {reason}",
+                hint="check the values in .env and your edits to compose/*.yaml.",
+                detail=exc.stderr_tail,
+            ) from None
         return dict(result)
 
     def image_labels(self, ref: str) -> dict[str, str] | None:
@@ -462,6 +472,12 @@ class PowEngine:
         finally:
             self._docker.container.remove(container, force=True)
         return True
+
+
+def _compose_reason(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and "level=warning" not in ln]
+    reason = lines[-1] if lines else "no reason given"
+    return reason if reason.endswith(".") else reason + "."
 
 
 def _build_error_tail(text: str) -> str:

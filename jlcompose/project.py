@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,13 @@ from jlcompose.errors import ConfigError, RequirementError, UnknownService
 from jlcompose.files import atomic_write, locked
 from jlcompose.requirements import include_paths
 
-TAG_PENDING = "jlc-pending"  # the tag variables' value while we only read the config
+TAG_PENDING = "jlc-pending"
+_PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# name[:tag][@digest], lowercase repository path (the Docker reference grammar, simplified)
+_IMAGE_REF_RE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)  # the tag variables' value while we only read the config
 HASH_LABEL = "org.jlcompose.hash"
 LAB_PORT = 8888  # the port JupyterLab listens on inside the container
 
@@ -85,16 +92,38 @@ class Project:
         env = self.root / ".env"
         return [env] if env.is_file() else []
 
+    def compose_variable(self, key: str) -> tuple[str, str] | None:
+        """(value, where) of a Compose variable set in the shell or in .env, else None."""
+        if v := self.environ.get(key):
+            return v, "the environment"
+        for env_file in self.env_files():
+            if v := read_dotenv(env_file).get(key):
+                return v, str(env_file)
+        return None
+
     def compose_project_name(self) -> str:
         """Config or JLCOMPOSE_PROJECT_NAME, else JLC_PROJECT from the shell or .env, else the folder."""
         if self.config.project_name_explicit:
             return self.config.project_name
-        if v := self.environ.get("JLC_PROJECT"):
-            return v
-        for env_file in self.env_files():
-            if v := read_dotenv(env_file).get("JLC_PROJECT"):
-                return v
-        return self.config.project_name
+        found = self.compose_variable("JLC_PROJECT")
+        if found is None:
+            return self.config.project_name
+        value, where = found
+        if not _PROJECT_RE.match(value):
+            raise ConfigError(
+                f"{where}: JLC_PROJECT {value!r} is not a valid project name; use lowercase "
+                "letters, digits, '-' or '_'."
+            )
+        return value
+
+    def _id(self, key: str, default: int) -> str:
+        found = self.compose_variable(key)
+        if found is None:
+            return str(default)
+        value, where = found
+        if not value.isdigit():
+            raise ConfigError(f"{where}: {key} must be a number (see `id -u` / `id -g`), not {value!r}.")
+        return value
 
     def token(self) -> str:
         """The project's JupyterLab token: random, made once, stored with mode 0600."""
@@ -125,9 +154,9 @@ class Project:
         """Compose variables jlcompose sets; the shell's own values win for the user's ones."""
         env: dict[str, str] = {
             "JLC_PROJECT": self.compose_project_name(),
-            # the shell may name another user (e.g. a UID mapped by rootless Docker)
-            "JLC_UID": self.environ.get("JLC_UID") or str(os.getuid()),
-            "JLC_GID": self.environ.get("JLC_GID") or str(os.getgid()),
+            # the shell or .env may name another user (e.g. a UID mapped by rootless Docker)
+            "JLC_UID": self._id("JLC_UID", os.getuid()),
+            "JLC_GID": self._id("JLC_GID", os.getgid()),
             "JUPYTER_TOKEN": self.token(),
         }
         for svc in self.services.values():
@@ -238,7 +267,14 @@ def open_project(directory: str | None, environ: Mapping[str, str] | None = None
 def build_args_of(compose_config: Mapping[str, Any], service: str) -> dict[str, str]:
     svc = compose_config.get("services", {}).get(service, {})
     args = (svc.get("build") or {}).get("args") or {}
-    return {str(k): "" if v is None else str(v) for k, v in args.items()}
+    out = {str(k): "" if v is None else str(v) for k, v in args.items()}
+    base = out.get("BASE_IMAGE")
+    if base is not None and not _IMAGE_REF_RE.match(base):
+        raise ConfigError(
+            f"the base image of {service} is {base!r}, which is not a valid image reference "
+            f"(set by JLC_{service.upper()}_BASE in .env or the environment).",
+        )
+    return out
 
 
 def image_repo_of(compose_config: Mapping[str, Any], service: Service) -> str:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from jlcompose import console
 from jlcompose.compose import Engine
 from jlcompose.errors import ExitCode, JlcomposeError
+from jlcompose.gpu import bench as bench_module
 from jlcompose.gpu import report
 from jlcompose.project import Project, make_engine, open_project
 
@@ -49,15 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
 def bench_source() -> str:
     """The benchmark module's own text, sent to `python3 -c` inside a lab."""
-    from jlcompose.gpu import bench as module
-
-    return Path(str(module.__file__)).read_text(encoding="utf-8")
+    return Path(str(bench_module.__file__)).read_text(encoding="utf-8")
 
 
 def _local(quick: bool) -> dict[str, Any]:
-    from jlcompose.gpu import bench as module
-
-    return module.run(quick=quick, progress=lambda text: console.info(f"  {text}"))
+    return bench_module.run(quick=quick, progress=lambda text: console.info(f"  {text}"))
 
 
 def parse_result(lines: Sequence[str]) -> dict[str, Any] | None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from jlcompose import console
-from jlcompose.compose import Engine, EngineInfo
+from jlcompose.compose import Engine, EngineInfo, PowEngine
 from jlcompose.errors import ExitCode, JlcomposeError, UsageError
 from jlcompose.gpu import checks
 from jlcompose.gpu.checks import CheckResult
@@ -90,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
     if project is not None:
         engine: Engine = make_engine(project)
     else:
-        from jlcompose.compose import PowEngine
-
         # only info() is used without a project; the compose file need not exist
         cwd = Path.cwd()
         engine = PowEngine(cwd, [cwd / "compose" / "compose.yaml"])
@@ -208,8 +208,6 @@ def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckRes
 
 
 def render(results: list[CheckResult]) -> None:
-    from rich.markup import escape
-
     table = console.table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("", "check", "detail", "fix"):
         table.add_column(column, overflow="fold")

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rich.live import Live
+
 from jlcompose import console
 from jlcompose.compose import Engine
 from jlcompose.errors import ExitCode, JlcomposeError, UsageError
@@ -210,8 +212,6 @@ def monitor(
     live = None
     interrupted = False
     if not as_json and console.err.is_terminal:
-        from rich.live import Live
-
         live = Live(console=console.err, auto_refresh=False, transient=True)
         live.start()
     try:

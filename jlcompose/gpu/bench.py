@@ -268,7 +268,8 @@ def _torch_trainer(torch: Any, dev: Any, cuda: bool, *, model: Any, x: Any,
     dtype = torch.float16 if cuda else torch.bfloat16
     scaler = None
     if mixed and cuda:
-        scaler = (getattr(torch.amp, "GradScaler", None) or torch.cuda.amp.GradScaler)("cuda")
+        amp_scaler = getattr(torch.amp, "GradScaler", None)  # torch >= 2.3; before: cuda.amp
+        scaler = amp_scaler("cuda") if amp_scaler else torch.cuda.amp.GradScaler()
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)

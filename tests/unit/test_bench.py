@@ -8,6 +8,7 @@ import math
 import statistics
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,47 @@ def test_text_output(quick_torch: dict[str, Any]) -> None:
     text = bench.format_text(quick_torch)
     assert "(CPU smoke numbers, --quick)" in text
     assert "h2d_pinned" in text and "skipped: pinned memory needs a CUDA device" in text
+
+
+def test_event_timing_and_the_sampler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU branches without a GPU: CUDA-event-like timing, and nvidia-smi sampling."""
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "args"}\necho 87\n')
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    sampler = bench.UtilSampler(0, "6df3")
+    assert sampler.source == "nvidia-smi"
+    assert (tmp_path / "args").read_text().split()[-2:] == ["-i", "GPU-6df3"]
+
+    class Event:  # torch.cuda.Event's interface, on the host clock
+        def record(self) -> None:
+            self.at = time.perf_counter()
+
+        def elapsed_time(self, end: Event) -> float:
+            return (end.at - self.at) * 1e3  # milliseconds, as CUDA events report
+
+    size = {"warmup": 1, "min_repeats": 30, "target_s": 0.3}  # >= 0.3 s: several samples
+    b = bench.Bench(size, lambda: None, bench._quiet, sampler, events=Event)
+    b.row("sleep", "x/s", 1.0, lambda: time.sleep(0.01))
+    (row,) = b.rows
+    assert len(row["times_s"]) == 30 and all(t >= 0.009 for t in row["times_s"])
+    assert row["value"] == pytest.approx(1 / row["median_s"])
+    assert row["sm_util"] == 87.0
+
+
+def test_a_row_that_raises_or_loses_autocast_is_skipped() -> None:
+    b = bench.Bench(QUICK, lambda: None, bench._quiet)
+
+    def lost() -> None:
+        warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.",
+                      UserWarning, stacklevel=1)
+
+    b.row("boom", "x/s", 1.0, lambda: 1 / 0)
+    b.row("lost", "x/s", 1.0, lost)
+    assert [r["skipped"] for r in b.rows] == [
+        "failed: ZeroDivisionError: division by zero",
+        "In CPU autocast, but the target dtype is not supported. Disabling autocast.",
+    ]
 
 
 # -- the side-by-side report, from recorded results -------------------------------------
