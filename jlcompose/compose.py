@@ -39,6 +39,7 @@ class EngineInfo:
     ncpu: int = 0
     runtimes: tuple[str, ...] = ()
     os_name: str = ""
+    docker_root_dir: str = ""  # where images live (doctor's disk check)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,20 @@ class Engine(Protocol):
         ...
 
 
+def _raise_if_engine_gone(text: str) -> None:
+    """The daemon is down or out of reach: that, not the step that noticed it, is the news."""
+    if "Cannot connect to the Docker daemon" in text or "error during connect" in text:
+        raise EngineError(
+            "the Docker daemon is not running (or this user may not reach it).",
+            hint="start Docker (e.g. `sudo systemctl start docker`) and try again.",
+        )
+    if "permission denied" in text and "docker.sock" in text:
+        raise EngineError(
+            "this user may not talk to the Docker daemon (permission denied on its socket).",
+            hint="add yourself to the `docker` group and log in again.",
+        )
+
+
 def _parse_version(text: str) -> tuple[int, ...]:
     m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
     return tuple(int(x) for x in m.groups()) if m else ()
@@ -186,16 +201,7 @@ class PowEngine:
             ) from None
         except DockerException as exc:
             stderr = exc.stderr or ""
-            if "Cannot connect to the Docker daemon" in stderr or "error during connect" in stderr:
-                raise EngineError(
-                    "the Docker daemon is not running (or this user may not reach it).",
-                    hint="start Docker (e.g. `sudo systemctl start docker`) and try again.",
-                ) from None
-            if "permission denied" in stderr and "docker.sock" in stderr:
-                raise EngineError(
-                    "this user may not talk to the Docker daemon (permission denied on its socket).",
-                    hint="add yourself to the `docker` group and log in again.",
-                ) from None
+            _raise_if_engine_gone(stderr)
             raise ComposeFailed(
                 f"{what} failed (exit {exc.return_code}).",
                 cmd=[str(c) for c in exc.docker_command],
@@ -246,6 +252,7 @@ class PowEngine:
             ncpu=int(sysinfo.n_cpu or 0),
             runtimes=tuple((sysinfo.runtimes or {}).keys()),
             os_name=str(sysinfo.operating_system or ""),
+            docker_root_dir=str(sysinfo.docker_root_dir or ""),
         )
 
     def config(self) -> dict[str, Any]:
@@ -320,6 +327,7 @@ class PowEngine:
                 on_line(line)
         except DockerException as exc:
             text = "\n".join(lines) or (exc.stderr or "")
+            _raise_if_engine_gone(text)
             raise BuildFailed(
                 f"building the {service} image failed; the running lab (if any) was left as it was.",
                 hint="fix the error above (often a package name or version in requirements), "
@@ -335,6 +343,7 @@ class PowEngine:
             self._docker.compose.up(list(services), detach=True, no_build=True, quiet=True)
         except DockerException as exc:
             stderr = exc.stderr or ""
+            _raise_if_engine_gone(stderr)
             if GPU_DRIVER_ERROR.search(stderr):
                 raise StartFailed(
                     "the Docker engine cannot give this container a GPU (no NVIDIA runtime).",

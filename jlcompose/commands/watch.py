@@ -229,7 +229,7 @@ class Applier:
             hotinstall.record(self.project, svc, list(action.install))
             # record() takes "applied" from the disk, which a save during the install may
             # already have changed: what was installed is `text`; the follow-up run sees the rest
-            _set_applied(self.project, svc.name, text)
+            _set_applied(self.project, svc.name, text, action.install)
             console.ok(f"installed in {svc.name}: {', '.join(action.install)}")
         else:
             console.step(head)
@@ -276,9 +276,14 @@ def _mark_stale(project: Project, name: str, removed: Sequence[str], text: str) 
     project.update_state(change)
 
 
-def _set_applied(project: Project, name: str, text: str) -> None:
+def _set_applied(project: Project, name: str, text: str, installed: Sequence[str]) -> None:
+    back = {watcher.requirement_name(r) for r in installed}  # removed once, now listed again
+
     def change(state: dict[str, Any]) -> None:
-        state.setdefault("services", {}).setdefault(name, {})["applied"] = text
+        svc = state.setdefault("services", {}).setdefault(name, {})
+        svc["applied"] = text
+        if svc.get("removed"):
+            svc["removed"] = [n for n in svc["removed"] if n not in back]
 
     project.update_state(change)
 

@@ -21,9 +21,18 @@ def _container(root: Path) -> str:
         if line.startswith("JLC_PROJECT=")
     )
     out = subprocess.run(  # noqa: S603  # fixed docker argv
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={name}",
-         "--filter", "label=com.docker.compose.service=torch"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={name}",
+            "--filter",
+            "label=com.docker.compose.service=torch",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert len(out) == 1, out
     return out[0]
@@ -32,7 +41,10 @@ def _container(root: Path) -> str:
 def _six_version(cid: str) -> str:
     done = subprocess.run(  # noqa: S603  # fixed docker argv
         ["docker", "exec", cid, "python3", "-c", "import six; print(six.__version__)"],
-        check=False, capture_output=True, text=True, timeout=30,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     return done.stdout.strip() if done.returncode == 0 else "missing"
 
