@@ -26,10 +26,30 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 LAB_BASE = os.environ.get("JLC_TEST_LAB_BASE", "jlcompose-test/lab-base:1")
-TEN = ["tabulate", "toolz", "cachetools", "docopt", "termcolor", "humanize", "more-itertools",
-       "python-slugify", "xmltodict", "munch"]
-PLUS_ONE = ["inflection", "sortedcontainers", "boltons", "bidict", "pyyaml-include", "multidict",
-            "frozenlist", "jmespath", "ordered-set", "itsdangerous"]
+TEN = [
+    "tabulate",
+    "toolz",
+    "cachetools",
+    "docopt",
+    "termcolor",
+    "humanize",
+    "more-itertools",
+    "python-slugify",
+    "xmltodict",
+    "munch",
+]
+PLUS_ONE = [
+    "inflection",
+    "sortedcontainers",
+    "boltons",
+    "bidict",
+    "pyyaml-include",
+    "multidict",
+    "frozenlist",
+    "jmespath",
+    "ordered-set",
+    "itsdangerous",
+]
 NAIVE_DOCKERFILE = """\
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
@@ -38,10 +58,22 @@ RUN pip3 install -r /tmp/requirements.txt
 """
 
 
-def sh(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None, check: bool = True,
-       input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
-                         text=True, input=input_text)
+def sh(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        input=input_text,
+    )
     if check and res.returncode != 0:
         raise RuntimeError(f"{argv} failed ({res.returncode}):\n{res.stderr[-2000:]}")
     return res
@@ -76,24 +108,59 @@ class Lab:
             f"JLC_TF_PORT={free_port()}\nJLC_SHM_SIZE=256m\nJLC_UID={os.getuid()}\nJLC_GID={os.getgid()}\n"
         )
         self.req = self.root / "docker_files/torch/requirements.txt"
-        self.compose = ["docker", "compose", "--env-file", ".env", "-f", "compose/compose.yaml",
-                        "-f", "compose/compose.cpu.yaml"]
+        self.compose = [
+            "docker",
+            "compose",
+            "--env-file",
+            ".env",
+            "-f",
+            "compose/compose.yaml",
+            "-f",
+            "compose/compose.cpu.yaml",
+        ]
 
     def jlc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return sh([sys.executable, "-m", "jlcompose", *args], cwd=self.root, check=check)
 
     def cleanup(self) -> None:
         sh([*self.compose, "down", "-t", "1", "-v"], cwd=self.root, check=False)
-        images = sh(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                     f"jlcompose/{self.name}-*"], cwd=self.root, check=False).stdout.split()
-        images += sh(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                      f"jlcb-naive/{self.name}"], cwd=self.root, check=False).stdout.split()
+        images = sh(
+            [
+                "docker",
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                f"jlcompose/{self.name}-*",
+            ],
+            cwd=self.root,
+            check=False,
+        ).stdout.split()
+        images += sh(
+            [
+                "docker",
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                f"jlcb-naive/{self.name}",
+            ],
+            cwd=self.root,
+            check=False,
+        ).stdout.split()
         if images:
             sh(["docker", "image", "rm", "-f", *images], cwd=self.root, check=False)
 
 
-def row(what: str, ours: list[float], base: list[float] | None, goal: str, *, absolute: float | None = None,
-        note: str = "") -> dict[str, Any]:
+def row(
+    what: str,
+    ours: list[float],
+    base: list[float] | None,
+    goal: str,
+    *,
+    absolute: float | None = None,
+    note: str = "",
+) -> dict[str, Any]:
     m_ours = statistics.median(ours)
     m_base = statistics.median(base) if base else None
     ratio = m_ours / m_base if m_base else None
@@ -101,8 +168,17 @@ def row(what: str, ours: list[float], base: list[float] | None, goal: str, *, ab
         met = m_ours <= absolute
     else:
         met = ratio is not None and ratio <= float(goal.lstrip("≤ ").rstrip("×"))
-    return {"what": what, "jlcompose_s": ours, "baseline_s": base, "median_jlcompose_s": m_ours,
-            "median_baseline_s": m_base, "ratio": ratio, "goal": goal, "met": met, "note": note}
+    return {
+        "what": what,
+        "jlcompose_s": ours,
+        "baseline_s": base,
+        "median_jlcompose_s": m_ours,
+        "median_baseline_s": m_base,
+        "ratio": ratio,
+        "goal": goal,
+        "met": met,
+        "note": note,
+    }
 
 
 def bench_help(lab: Lab, runs: int) -> list[dict[str, Any]]:
@@ -120,11 +196,22 @@ def bench_noop_up(lab: Lab, runs: int) -> dict[str, Any]:
     ours, base = [], []
     for _ in range(runs):  # interleaved so drift hits both alike
         ours.append(timed(lambda: lab.jlc("up", "torch", "--cpu")))
-        base.append(timed(lambda: sh([*lab.compose, "up", "-d", "torch"], cwd=lab.root,
-                                     env={"JLC_TORCH_TAG": _running_tag(lab),
-                                          "JUPYTER_TOKEN": _token(lab)})))
-    return row("`jlcompose up torch`, nothing changed, lab running", ours, base, "≤ 3×",
-               note="baseline: `docker compose up -d torch` with the same variables")
+        base.append(
+            timed(
+                lambda: sh(
+                    [*lab.compose, "up", "-d", "torch"],
+                    cwd=lab.root,
+                    env={"JLC_TORCH_TAG": _running_tag(lab), "JUPYTER_TOKEN": _token(lab)},
+                )
+            )
+        )
+    return row(
+        "`jlcompose up torch`, nothing changed, lab running",
+        ours,
+        base,
+        "≤ 3×",
+        note="baseline: `docker compose up -d torch` with the same variables",
+    )
 
 
 def _token(lab: Lab) -> str:
@@ -148,7 +235,10 @@ def bench_rebuild(lab: Lab, runs: int) -> dict[str, Any]:
     )
 
     def naive_build() -> None:
-        sh(["docker", "compose", "-p", f"{lab.name}-naive", "-f", "naive.yaml", "build"], cwd=lab.root)
+        sh(
+            ["docker", "compose", "-p", f"{lab.name}-naive", "-f", "naive.yaml", "build"],
+            cwd=lab.root,
+        )
 
     # warm both: the first build of each pays for the layers above the requirements
     lab.jlc("up", "torch", "--cpu")
@@ -162,10 +252,15 @@ def bench_rebuild(lab: Lab, runs: int) -> dict[str, Any]:
         ups.append(time.perf_counter() - t0)
         ours.append(_build_seconds(res.stderr))
     lab.req.write_text("\n".join(TEN) + "\n")
-    r = row("rebuild after adding one small package to a ten-package requirements file", ours, base,
-            "≤ 0.25×", note="jlcompose: the build step of `up` (uv + cache mount); "
-            f"whole `up` incl. recreate and readiness: median {statistics.median(ups):.2f} s; "
-            "baseline: naive Dockerfile (COPY + `pip install -r`, no cache mount)")
+    r = row(
+        "rebuild after adding one small package to a ten-package requirements file",
+        ours,
+        base,
+        "≤ 0.25×",
+        note="jlcompose: the build step of `up` (uv + cache mount); "
+        f"whole `up` incl. recreate and readiness: median {statistics.median(ups):.2f} s; "
+        "baseline: naive Dockerfile (COPY + `pip install -r`, no cache mount)",
+    )
     return r
 
 
@@ -179,18 +274,31 @@ def _build_seconds(stderr: str) -> float:
 def bench_pipreq(lab: Lab, runs: int) -> dict[str, Any]:
     lab.req.write_text("\n".join(TEN) + "\n")
     lab.jlc("up", "torch", "--cpu", "--recreate")
-    cid = sh(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={lab.name}"],
-             cwd=lab.root).stdout.split()[0]
+    cid = sh(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={lab.name}"],
+        cwd=lab.root,
+    ).stdout.split()[0]
     pkgs = PLUS_ONE[:runs]
     ours, base = [], []
     for pkg in pkgs:
-        base.append(timed(lambda p=pkg: sh([*lab.compose, "exec", "-T", "-u", "0", "torch", "pip",
-                                             "install", p], cwd=lab.root)))
+        base.append(
+            timed(
+                lambda p=pkg: sh(
+                    [*lab.compose, "exec", "-T", "-u", "0", "torch", "pip", "install", p],
+                    cwd=lab.root,
+                )
+            )
+        )
         sh(["docker", "exec", "-u", "0", cid, "pip", "uninstall", "-y", pkg], cwd=lab.root)
         ours.append(timed(lambda p=pkg: lab.jlc("pipreq", p)))
     lab.req.write_text("\n".join(TEN) + "\n")
-    return row("`jlcompose pipreq PKG` into a running lab", ours, base, "≤ 1.15×",
-               note="baseline: `docker compose exec torch pip install PKG` (not recorded anywhere)")
+    return row(
+        "`jlcompose pipreq PKG` into a running lab",
+        ours,
+        base,
+        "≤ 1.15×",
+        note="baseline: `docker compose exec torch pip install PKG` (not recorded anywhere)",
+    )
 
 
 def bench_cold_up(lab: Lab, runs: int) -> dict[str, Any]:
@@ -204,15 +312,26 @@ def bench_cold_up(lab: Lab, runs: int) -> dict[str, Any]:
         lab.jlc("down")
         base.append(timed(lambda: sh([*lab.compose, "up", "-d", "--wait", "torch"], cwd=lab.root, env=env)))
         sh([*lab.compose, "down", "-t", "1"], cwd=lab.root)
-    return row("`jlcompose up` from stopped (image present) to a verified URL", ours, base, "≤ 1.2×",
-               note="baseline: `docker compose up -d --wait` with the shipped healthcheck")
+    return row(
+        "`jlcompose up` from stopped (image present) to a verified URL",
+        ours,
+        base,
+        "≤ 1.2×",
+        note="baseline: `docker compose up -d --wait` with the shipped healthcheck",
+    )
 
 
 def bench_watch(lab: Lab, runs: int) -> dict[str, Any]:
     lab.req.write_text("\n".join(TEN) + "\n")
     lab.jlc("up", "torch", "--cpu", "--recreate")
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "jlcompose", "watch", "torch"], cwd=lab.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "jlcompose", "watch", "torch"],
+        cwd=lab.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     latencies: list[float] = []
     installs_for_burst = -1
     try:
@@ -236,8 +355,14 @@ def bench_watch(lab: Lab, runs: int) -> dict[str, Any]:
     finally:
         proc.terminate()
         proc.wait(20)
-    r = row("watch: save → install starts", latencies, None, "≤ 1 s", absolute=1.0,
-            note=f"10 saves in 2 s → {installs_for_burst} install(s)")
+    r = row(
+        "watch: save → install starts",
+        latencies,
+        None,
+        "≤ 1 s",
+        absolute=1.0,
+        note=f"10 saves in 2 s → {installs_for_burst} install(s)",
+    )
     r["burst_installs"] = installs_for_burst
     r["met"] = r["met"] and installs_for_burst == 1
     return r
@@ -270,8 +395,12 @@ def _drain(proc: subprocess.Popen[str], seconds: float) -> str:
 
 
 ROWS: dict[str, Callable[[Lab, int], Any]] = {
-    "help": bench_help, "noop": bench_noop_up, "rebuild": bench_rebuild, "pipreq": bench_pipreq,
-    "cold": bench_cold_up, "watch": bench_watch,
+    "help": bench_help,
+    "noop": bench_noop_up,
+    "rebuild": bench_rebuild,
+    "pipreq": bench_pipreq,
+    "cold": bench_cold_up,
+    "watch": bench_watch,
 }
 
 
@@ -285,7 +414,14 @@ def versions() -> dict[str, str]:
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "docker": out(["docker", "version", "--format", "client {{.Client.Version}}, engine {{.Server.Version}}"]),
+        "docker": out(
+            [
+                "docker",
+                "version",
+                "--format",
+                "client {{.Client.Version}}, engine {{.Server.Version}}",
+            ]
+        ),
         "compose": out(["docker", "compose", "version", "--short"]),
         "jlcompose": out([sys.executable, "-m", "jlcompose", "--version"]),
         "date": time.strftime("%Y-%m-%d"),
@@ -304,8 +440,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, str], runs: int) -> str
     for r in rows:
         base = f"{r['median_baseline_s']:.3f} s" if r["median_baseline_s"] is not None else "—"
         ratio = f"{r['ratio']:.2f}×" if r["ratio"] is not None else "—"
-        lines.append(f"| {r['what']} | {r['median_jlcompose_s']:.3f} s | {base} | {ratio} | {r['goal']} | "
-                     f"{'yes' if r['met'] else '**no**'} |")
+        lines.append(
+            f"| {r['what']} | {r['median_jlcompose_s']:.3f} s | {base} | {ratio} | {r['goal']} | "
+            f"{'yes' if r['met'] else '**no**'} |"
+        )
     lines.append("")
     for r in rows:
         if r["note"]:

@@ -118,9 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except Exception:  # a bug: show it all and say so
         console.err.print_exception()
-        console.error(
-            f"this is a jlcompose {__version__} bug; please report it with the traceback above."
-        )
+        console.error(f"this is a jlcompose {__version__} bug; please report it with the traceback above.")
         return int(ExitCode.BUG)
 
 

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,7 +119,7 @@ class Engine(Protocol):
 
     def exec_stream(
         self, service: str, argv: Sequence[str], *, user: str | None = None
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, int]:
         """Run argv in the service's running container, yielding output lines as they come.
 
         The generator's return value (StopIteration.value) is the exit code.
@@ -189,8 +189,8 @@ class PowEngine:
 
     # -- helpers ------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        from python_on_whales.exceptions import DockerException
         from python_on_whales.client_config import ClientNotFoundError
+        from python_on_whales.exceptions import DockerException
 
         try:
             return fn()
@@ -353,8 +353,7 @@ class PowEngine:
             if "port is already allocated" in stderr or "address already in use" in stderr:
                 raise StartFailed(
                     "the lab's host port is already in use by another program.",
-                    hint="stop that program, or pick another port in .env (JLC_TORCH_PORT / "
-                    "JLC_TF_PORT).",
+                    hint="stop that program, or pick another port in .env (JLC_TORCH_PORT / JLC_TF_PORT).",
                     detail=_tail(stderr),
                 ) from None
             raise StartFailed(
@@ -424,12 +423,14 @@ class PowEngine:
     def _running(self, service: str) -> Any:
         found = [c for c in self.containers([service]) if c.running]
         if not found:
-            raise JlcomposeError(f"the {service} lab is not running.", hint=f"start it: jlcompose up {service}")
+            raise JlcomposeError(
+                f"the {service} lab is not running.", hint=f"start it: jlcompose up {service}"
+            )
         return found[0].id
 
     def exec_stream(
         self, service: str, argv: Sequence[str], *, user: str | None = None
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, int]:
         from python_on_whales.exceptions import DockerException
 
         cid = self._running(service)
@@ -453,7 +454,10 @@ class PowEngine:
 
     def logs(self, service: str, *, follow: bool, tail: int | None) -> Iterator[str]:
         stream = self._docker.compose.logs(
-            [service], follow=follow, tail=str(tail) if tail is not None else None, stream=True,
+            [service],
+            follow=follow,
+            tail=str(tail) if tail is not None else None,
+            stream=True,
             no_log_prefix=True,
         )
         for _source, raw in stream:

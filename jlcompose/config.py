@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jlcompose.errors import ConfigError, UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 COMPOSE_FILE = Path("compose/compose.yaml")
 GPU_MODES = ("auto", "gpu", "cpu")
@@ -65,10 +60,7 @@ def find_root(start: Path) -> Path:
 
 
 def _read_table(root: Path) -> tuple[dict[str, Any], str]:
-    for name, getter in (
-        ("jlcompose.toml", lambda d: d),
-        ("pyproject.toml", lambda d: d.get("tool", {}).get("jlcompose")),
-    ):
+    for name in ("jlcompose.toml", "pyproject.toml"):
         path = root / name
         if not path.is_file():
             continue
@@ -76,7 +68,7 @@ def _read_table(root: Path) -> tuple[dict[str, Any], str]:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}.") from exc
-        table = getter(doc)
+        table = doc if name == "jlcompose.toml" else doc.get("tool", {}).get("jlcompose")
         if table is not None:
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [tool.jlcompose] must be a table.")
@@ -109,9 +101,7 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     }
     for key in table:
         if key not in known:
-            raise ConfigError(
-                f"{where}: unknown key `{key}`; known keys are {', '.join(sorted(known))}."
-            )
+            raise ConfigError(f"{where}: unknown key `{key}`; known keys are {', '.join(sorted(known))}.")
     values: dict[str, Any] = {}
     if "project_name" in table:
         name = _want(str, table["project_name"], where, "project_name", "a string")
@@ -146,8 +136,7 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     if v := environ.get("JLCOMPOSE_PROJECT_NAME"):
         if not _NAME_RE.match(v):
             raise ConfigError(
-                f"{env_where}: JLCOMPOSE_PROJECT_NAME {v!r} must be lowercase letters, digits, "
-                "'-' or '_'."
+                f"{env_where}: JLCOMPOSE_PROJECT_NAME {v!r} must be lowercase letters, digits, '-' or '_'."
             )
         values["project_name"] = v
     if v := environ.get("JLCOMPOSE_GPU"):

@@ -79,9 +79,7 @@ def install(
     )
     lines: list[str] = []
     with status:
-        rc = _drain(
-            engine.exec_stream(service.name, pip_argv(requirements, env), user="0"), lines, show
-        )
+        rc = _drain(engine.exec_stream(service.name, pip_argv(requirements, env), user="0"), lines, show)
     if rc != 0:
         raise explain_failure(project, service, requirements, lines, rc)
 
@@ -104,12 +102,19 @@ def _show(line: str) -> None:
     console.err.print(line, style="dim", markup=False, highlight=False)
 
 
-def record(project: Project, service: Service, requirements: Sequence[str]) -> None:
-    """Remember what the running lab has beyond its image; `applied` = the file on disk now."""
-    try:
-        applied: str | None = service.requirements.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
-        applied = None
+def record(
+    project: Project, service: Service, requirements: Sequence[str], *, applied: str | None = None
+) -> None:
+    """Remember what the running lab has beyond its image.
+
+    `applied` is the requirements text the install answered to; by default the file on disk
+    now (a watcher passes the text it read, so a save during the install is not swallowed).
+    """
+    if applied is None:
+        try:
+            applied = service.requirements.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            applied = None
 
     def change(state: dict[str, Any]) -> None:
         entry = state.setdefault("services", {}).setdefault(service.name, {})

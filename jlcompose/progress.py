@@ -6,6 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from jlcompose import console
 
@@ -59,13 +60,13 @@ class BuildView:
         self.service = service
         self.status = BuildStatus()
         self._started = time.monotonic()
-        self._live: object | None = None
+        self._live: Any = None  # a rich Status while on a terminal
         self._last_plain = ""
 
     def __enter__(self) -> BuildView:
         if console.err.is_terminal:
             self._live = console.err.status(f"building {self.service} …")
-            self._live.__enter__()  # type: ignore[attr-defined]
+            self._live.__enter__()
         return self
 
     def __call__(self, line: str) -> None:
@@ -73,7 +74,7 @@ class BuildView:
         elapsed = time.monotonic() - self._started
         text = f"building {self.service} ({elapsed:4.0f} s) {self.status.describe()}"
         if self._live is not None:
-            self._live.update(text)  # type: ignore[attr-defined]
+            self._live.update(text)
         elif self.status.last_output and self.status.last_output != self._last_plain:
             # not a terminal (CI, a log file): the tools' own output lines are the progress
             self._last_plain = self.status.last_output
@@ -86,7 +87,7 @@ class BuildView:
         tb: TracebackType | None,
     ) -> None:
         if self._live is not None:
-            self._live.__exit__(exc_type, exc, tb)  # type: ignore[attr-defined]
+            self._live.__exit__(exc_type, exc, tb)
 
     @property
     def elapsed(self) -> float:

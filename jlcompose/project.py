@@ -176,9 +176,7 @@ class Project:
         with locked(self.state_dir / "state.lock"):
             state = self.read_state()
             change(state)
-            atomic_write(
-                self.state_dir / "state.json", json.dumps(state, indent=2, sort_keys=True).encode()
-            )
+            atomic_write(self.state_dir / "state.json", json.dumps(state, indent=2, sort_keys=True).encode())
 
     def sync_ca_certs(self) -> None:
         """Copy the configured extra CA certificates into docker_files/certs/ for the build."""

@@ -30,7 +30,7 @@ def include_paths(path: Path, _seen: set[Path] | None = None) -> list[Path]:
     out: list[Path] = []
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (OSError, UnicodeDecodeError):  # missing, unreadable or not text: nothing to follow
         return out
     for line in text.splitlines():
         m = _INCLUDE.match(line)
@@ -75,11 +75,7 @@ def validate_argument(arg: str) -> Requirement:
         url = ""
     bad = sorted({c for c in name_part if c in _METACHARS} | {c for c in url if c in _METACHARS})
     if bad:
-        what = (
-            "an environment marker (;)"
-            if bad == [";"]
-            else f"shell metacharacters ({' '.join(bad)})"
-        )
+        what = "an environment marker (;)" if bad == [";"] else f"shell metacharacters ({' '.join(bad)})"
         raise RequirementError(
             f"{shown} contains {what}, which pipreq does not accept.",
             hint="pass one requirement per argument, e.g. numpy or 'numpy>=1.26,<2'; "
@@ -103,9 +99,7 @@ def validate_argument(arg: str) -> Requirement:
             "docker_files/<service>/ for the image build to see them).",
         )
     if "#" in name_part:
-        raise RequirementError(
-            f"{shown} contains '#', which starts a comment in a requirements file."
-        )
+        raise RequirementError(f"{shown} contains '#', which starts a comment in a requirements file.")
     if at:
         _check_url(url.strip(), shown)
     try:

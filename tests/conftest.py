@@ -50,8 +50,10 @@ def _docker_gate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     if request.node.get_closest_marker("gpu_engine") is not None and not request.config.getoption(
         "--gpu-engine"
     ):
-        pytest.skip("needs an engine with the NVIDIA device driver; scripts/test runs these in a "
-                    "second phase (CI=true or JLC_TEST_FAKE_GPU=1)")
+        pytest.skip(
+            "needs an engine with the NVIDIA device driver; scripts/test runs these in a "
+            "second phase (CI=true or JLC_TEST_FAKE_GPU=1)"
+        )
     if request.node.get_closest_marker("docker") is not None:
         if (reason := _docker_unavailable_reason()) is not None:
             if request.config.getoption("--no-docker-skip"):
@@ -64,9 +66,7 @@ def _docker_gate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         def __init__(self, args, *a, **kw):  # type: ignore[no-untyped-def]
             argv0 = args[0] if isinstance(args, list | tuple) else str(args).split()[0]
             if os.path.basename(os.fspath(argv0)) == "docker":
-                raise AssertionError(
-                    "a unit test reached real docker; use FakeEngine or @pytest.mark.docker"
-                )
+                raise AssertionError("a unit test reached real docker; use FakeEngine or @pytest.mark.docker")
             super().__init__(args, *a, **kw)
 
     monkeypatch.setattr(subprocess, "Popen", GuardedPopen)
@@ -82,8 +82,9 @@ def copy_template(dest: Path) -> Path:
     """A fresh project folder holding the repository's own compose/ and docker_files/."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "compose", dest / "compose")
-    shutil.copytree(REPO / "docker_files", dest / "docker_files",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "docker_files", dest / "docker_files", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(REPO / ".env.example", dest / ".env.example")
     return dest
 
@@ -98,13 +99,12 @@ def ensure_lab_base() -> str:
     """A small stand-in for an NGC image: Debian's Python with JupyterLab from PyPI."""
     probe = subprocess.run(["docker", "image", "inspect", LAB_BASE], capture_output=True)
     if probe.returncode != 0:
-        dockerfile = (
-            f"FROM {PYTHON_BASE}\n"
-            "RUN pip3 install --no-cache-dir jupyterlab\n"
-        )
+        dockerfile = f"FROM {PYTHON_BASE}\nRUN pip3 install --no-cache-dir jupyterlab\n"
         subprocess.run(
             ["docker", "build", "-t", LAB_BASE, "-"],
-            input=dockerfile.encode(), check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            input=dockerfile.encode(),
+            check=True,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
         )
     return LAB_BASE
 
@@ -124,23 +124,41 @@ def lab_project(tmp_path: Path) -> Iterator[Path]:
     yield root
     files = ["-f", str(root / "compose/compose.yaml"), "-f", str(root / "compose/compose.cpu.yaml")]
     subprocess.run(
-        ["docker", "compose", *files, "--env-file", str(root / ".env"), "down", "-t", "1",
-         "-v", "--remove-orphans"], capture_output=True, timeout=120,
+        [
+            "docker",
+            "compose",
+            *files,
+            "--env-file",
+            str(root / ".env"),
+            "down",
+            "-t",
+            "1",
+            "-v",
+            "--remove-orphans",
+        ],
+        capture_output=True,
+        timeout=120,
     )
     images = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     if images:
         subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the real `jlcompose` in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("JLCOMPOSE_PROJECT_NAME", None)
     return subprocess.run(
-        [sys.executable, "-m", "jlcompose", *args], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "jlcompose", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

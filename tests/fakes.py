@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -76,9 +76,15 @@ class FakeEngine:
             if old and old.image == ref and old.running:
                 continue
             self.running[s] = ContainerInfo(
-                id=f"id-{s}-{len(self.calls)}", name=f"{self.project}-{s}-1", service=s,
-                project=self.project, state="running", health="healthy", image=ref,
-                labels=dict(self.image_store.get(ref, {})), gpu=self.gpu,
+                id=f"id-{s}-{len(self.calls)}",
+                name=f"{self.project}-{s}-1",
+                service=s,
+                project=self.project,
+                state="running",
+                health="healthy",
+                image=ref,
+                labels=dict(self.image_store.get(ref, {})),
+                gpu=self.gpu,
             )
 
     def down(self, services: Sequence[str] | None) -> None:
@@ -105,7 +111,9 @@ class FakeEngine:
             if c.id == container_id:
                 del self.running[s]
 
-    def exec_stream(self, service: str, argv: Sequence[str], *, user: str | None = None) -> Iterator[str]:
+    def exec_stream(
+        self, service: str, argv: Sequence[str], *, user: str | None = None
+    ) -> Generator[str, None, int]:
         self.calls.append(("exec", service, tuple(argv), user))
         rc, lines = (0, []) if self.exec_handler is None else self.exec_handler(service, argv, user)
         yield from lines

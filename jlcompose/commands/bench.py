@@ -73,9 +73,7 @@ def parse_result(lines: Sequence[str]) -> dict[str, Any] | None:
 
 def _in_lab(engine: Engine, service: str, quick: bool) -> dict[str, Any]:
     if not any(c.running for c in engine.containers([service])):
-        raise JlcomposeError(
-            f"the {service} lab is not running.", hint=f"start it: jlcompose up {service}"
-        )
+        raise JlcomposeError(f"the {service} lab is not running.", hint=f"start it: jlcompose up {service}")
     argv = ["python3", "-c", bench_source(), "--json", *(["--quick"] if quick else [])]
     stream = engine.exec_stream(service, argv, user=None)
     lines: list[str] = []
@@ -114,8 +112,7 @@ def render(runs: Sequence[tuple[str, Mapping[str, Any]]], quick: bool) -> None:
         console.out.print(f"[bold]{escape(where)}[/]")
         for what, factor in gains:
             console.out.print(f"  {what}: {factor}")
-        sm = [f"{r['name']} {r['sm_util']:.0f} %" for r in fw.get("rows", [])
-              if r.get("sm_util") is not None]
+        sm = [f"{r['name']} {r['sm_util']:.0f} %" for r in fw.get("rows", []) if r.get("sm_util") is not None]
         if sm:
             console.out.print("  SM busy: " + ", ".join(sm))
     for line in report.skipped_reasons(cols):
@@ -147,12 +144,16 @@ def bench(
             runs.append((name, _in_lab(engine, name, quick)))
     if not report.columns(runs):
         reasons = "; ".join(report.not_run(runs)) or "no framework found"
-        hint = ("the labs need PyTorch or TensorFlow (the NGC base images have them)"
-                if services else "run it inside a lab: `jlcompose bench torch`")
+        hint = (
+            "the labs need PyTorch or TensorFlow (the NGC base images have them)"
+            if services
+            else "run it inside a lab: `jlcompose bench torch`"
+        )
         raise JlcomposeError(
             f"nothing was measured ({reasons}).",
-            hint=hint + ("" if quick or "--quick" in reasons else
-                         "; --quick runs a small CPU smoke test") + ".",
+            hint=hint
+            + ("" if quick or "--quick" in reasons else "; --quick runs a small CPU smoke test")
+            + ".",
         )
     if as_json:
         console.data(json.dumps({"runs": [{"where": w or "local", **r} for w, r in runs]}))

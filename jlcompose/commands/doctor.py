@@ -128,9 +128,7 @@ def _images(project: Project, engine: Engine, config: dict[str, Any]) -> list[tu
     return out
 
 
-def _ports(
-    project: Project, config: dict[str, Any], environ: dict[str, str]
-) -> list[tuple[str, str, int]]:
+def _ports(project: Project, config: dict[str, Any], environ: dict[str, str]) -> list[tuple[str, str, int]]:
     """(service, host ip, host port) from the resolved compose config, else .env and defaults."""
     out = []
     services = config.get("services") or {}
@@ -216,9 +214,7 @@ def render(results: list[CheckResult]) -> None:
     console.out.print(table)
 
 
-def doctor(
-    project: Project | None, engine: Engine, *, as_json: bool, host: Host | None = None
-) -> int:
+def doctor(project: Project | None, engine: Engine, *, as_json: bool, host: Host | None = None) -> int:
     """Run every check; exit 1 when one fails."""
     results = gather(project, engine, host or Host())
     bad = checks.failed(results)

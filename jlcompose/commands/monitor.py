@@ -36,12 +36,18 @@ CHUNK = 10  # samples per `docker exec` in a lab: a Ctrl-C leaves dmon running n
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("service", nargs="?", metavar="SERVICE", help="sample inside this lab")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S",
-                   help="seconds between samples (default 1; whole seconds with nvidia-smi)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between samples (default 1; whole seconds with nvidia-smi)",
+    )
     p.add_argument("--count", type=int, metavar="N", help="stop after N samples per GPU")
     p.add_argument("--once", action="store_true", help="one sample per GPU (= --count 1)")
-    p.add_argument("--json", action="store_true",
-                   help="JSON lines on stdout: one per sample, then the summary")
+    p.add_argument(
+        "--json", action="store_true", help="JSON lines on stdout: one per sample, then the summary"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
         project = open_project(args.project)
         project.service(args.service)
         engine = make_engine(project)
-    return monitor(project, engine, args.service, interval=args.interval, count=count,
-                   as_json=args.json)
+    return monitor(project, engine, args.service, interval=args.interval, count=count, as_json=args.json)
 
 
 def _no_gpu_here() -> JlcomposeError:
@@ -66,8 +71,9 @@ def _no_gpu_here() -> JlcomposeError:
     )
 
 
-def nvml_samples(nvml: Any, interval: float, count: int | None,
-                 sleep: Callable[[float], None] = time.sleep) -> Iterator[Sample]:
+def nvml_samples(
+    nvml: Any, interval: float, count: int | None, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[Sample]:
     sampler = NvmlSampler(nvml)
     try:
         done = 0
@@ -84,7 +90,9 @@ def smi_samples(smi: str, interval: float, count: int | None) -> Iterator[Sample
     parser = DmonParser()
     got = False
     with subprocess.Popen(  # noqa: S603  # nvidia-smi with fixed arguments
-        dmon_argv(smi, interval, count), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        dmon_argv(smi, interval, count),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     ) as proc:
         try:
@@ -114,9 +122,7 @@ def host_samples(interval: float, count: int | None) -> Iterator[Sample]:
     raise _no_gpu_here()
 
 
-def lab_samples(
-    engine: Engine, service: str, interval: float, count: int | None
-) -> Iterator[Sample]:
+def lab_samples(engine: Engine, service: str, interval: float, count: int | None) -> Iterator[Sample]:
     """dmon inside the lab, in short runs: stopping the exec client would not stop dmon."""
     parser = DmonParser()
     done, total = 0, 0
@@ -152,8 +158,10 @@ def _cell(value: float | None, unit: str) -> str:
 
 
 def _line(s: Sample) -> str:
-    return (f"GPU {s.gpu}: SM {_cell(s.sm, ' %')}, mem ctrl {_cell(s.mem, ' %')}, "
-            f"memory {_cell(s.fb_used_mib, ' MiB')}")
+    return (
+        f"GPU {s.gpu}: SM {_cell(s.sm, ' %')}, mem ctrl {_cell(s.mem, ' %')}, "
+        f"memory {_cell(s.fb_used_mib, ' MiB')}"
+    )
 
 
 def live_table(latest: dict[int, Sample], history: list[Sample]) -> Any:
@@ -166,8 +174,14 @@ def live_table(latest: dict[int, Sample], history: list[Sample]) -> Any:
         used = _cell(s.fb_used_mib, " MiB")
         if s.fb_total_mib:
             used += f" / {s.fb_total_mib:.0f} MiB"
-        table.add_row(str(gpu), _cell(s.sm, " %"), _cell(s.mem, " %"), used,
-                      _cell(summary.sm_mean, " %"), _cell(summary.sm_min, " %"))
+        table.add_row(
+            str(gpu),
+            _cell(s.sm, " %"),
+            _cell(s.mem, " %"),
+            used,
+            _cell(summary.sm_mean, " %"),
+            _cell(summary.sm_min, " %"),
+        )
     return table
 
 
@@ -176,9 +190,15 @@ def show_summary(summaries: list[GpuSummary], warnings: list[str]) -> None:
     for name in ("GPU", "samples", "mean SM", "min SM", "max SM", "mean mem ctrl", "max memory"):
         table.add_column(name, justify="right")
     for s in summaries:
-        table.add_row(str(s.gpu), str(s.samples), _cell(s.sm_mean, " %"),
-                      _cell(s.sm_min, " %"), _cell(s.sm_max, " %"), _cell(s.mem_mean, " %"),
-                      _cell(s.fb_max_mib, " MiB"))
+        table.add_row(
+            str(s.gpu),
+            str(s.samples),
+            _cell(s.sm_mean, " %"),
+            _cell(s.sm_min, " %"),
+            _cell(s.sm_max, " %"),
+            _cell(s.mem_mean, " %"),
+            _cell(s.fb_max_mib, " MiB"),
+        )
     console.err.print(table)
     for line in warnings:
         console.warn(line)
@@ -233,9 +253,7 @@ def monitor(
         if close is not None:
             close()
     if not history and not interrupted:
-        raise JlcomposeError(
-            "no GPU samples came back.", hint="`jlcompose doctor` checks the driver."
-        )
+        raise JlcomposeError("no GPU samples came back.", hint="`jlcompose doctor` checks the driver.")
     summaries = dmon.summarize(history)
     warnings = dmon.advice(summaries)
     if as_json:

@@ -49,13 +49,9 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "packages", nargs="+", metavar="PKG", help="requirement, e.g. numpy or 'numpy==1.26.4'"
-    )
+    p.add_argument("packages", nargs="+", metavar="PKG", help="requirement, e.g. numpy or 'numpy==1.26.4'")
     which = p.add_mutually_exclusive_group()
-    which.add_argument(
-        "-s", "--service", help="the lab to change (default: the first default service)"
-    )
+    which.add_argument("-s", "--service", help="the lab to change (default: the first default service)")
     which.add_argument("--all", action="store_true", help="every service of this project")
     p.add_argument(
         "--no-install", action="store_true", help="only edit the file; leave the running lab alone"

@@ -135,9 +135,7 @@ def up(
                         engine.remove_container(c.id)
             console.step(f"up: {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
             engine.up(to_start)
-        after = (
-            {c.service: c for c in engine.containers([s.name for s in services])} if to_start else before
-        )
+        after = {c.service: c for c in engine.containers([s.name for s in services])} if to_start else before
         for svc, target in targets.items():
             _wait(project, engine, target, after.get(svc), token)
             if svc not in kept:
@@ -257,7 +255,9 @@ def _check_port(target: Target, current: ContainerInfo | None) -> None:
         )
 
 
-def _wait(project: Project, engine: Engine, target: Target, container: ContainerInfo | None, token: str) -> None:
+def _wait(
+    project: Project, engine: Engine, target: Target, container: ContainerInfo | None, token: str
+) -> None:
     name = target.service.name
     if container is None:
         raise StartFailed(f"the {name} container did not appear after `up`.")
@@ -297,6 +297,7 @@ def _record(
         svc["config_digest"] = digest
         if recreated:
             svc["hot_installed"] = []
+            svc["removed"] = []
             svc["applied"] = text
         svc.setdefault("applied", text)
 

@@ -51,9 +51,7 @@ _spawned: dict[int, subprocess.Popen[bytes]] = {}  # background watchers this pr
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "services", nargs="*", metavar="SERVICE", help="services to watch (default: torch)"
-    )
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="services to watch (default: torch)")
     p.add_argument("--poll", action="store_true", help="poll the files instead of file events")
     p.add_argument(
         "--rebuild",
@@ -118,9 +116,7 @@ def watch(
 class Applier:
     """Brings the running lab in line with one service's requirements file, one change at a time."""
 
-    def __init__(
-        self, project: Project, engine: Engine, factory: EngineFactory, *, rebuild: bool
-    ) -> None:
+    def __init__(self, project: Project, engine: Engine, factory: EngineFactory, *, rebuild: bool) -> None:
         self.project = project
         self.engine = engine
         self.factory = factory
@@ -219,9 +215,7 @@ class Applier:
         if action.install:
             console.step(f"{head}; installing in {svc.name} ...")
             try:
-                hotinstall.install(
-                    self.project, self.engine, svc, list(action.install), on_line=_show_line
-                )
+                hotinstall.install(self.project, self.engine, svc, list(action.install), on_line=_show_line)
             except InstallFailed as exc:
                 console.error(exc.message, hint=exc.hint, detail=exc.detail)
                 console.warn("nothing was recorded; still watching for the next save")
@@ -244,9 +238,7 @@ class Applier:
         state = self.project.read_state().get("services", {}).get(svc.name, {})
         gpu = state.get("mode") or self.project.config.gpu  # keep a CPU lab on CPU
         try:
-            up_command.up(
-                self.project, [svc.name], gpu=gpu, recreate=True, engine_factory=self.factory
-            )
+            up_command.up(self.project, [svc.name], gpu=gpu, recreate=True, engine_factory=self.factory)
         except JlcomposeError as exc:
             console.error(exc.message, hint=exc.hint, detail=exc.detail)
             console.warn("the running lab was left as it was; still watching")

@@ -27,10 +27,24 @@ Row = dict[str, Any]
 Progress = Callable[[str], None]
 # full: sizes of a plain PyTorch probe on an H200 (copies smaller); quick: CPU smoke test
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"copy_mib": 256, "matmul_n": 8192, "lstm": (2, 512, 1024, 256, 128),
-             "conv": (128, 224, 64), "target_s": 1.0, "min_repeats": 5, "warmup": 3},
-    "quick": {"copy_mib": 8, "matmul_n": 128, "lstm": (1, 16, 32, 8, 16),
-              "conv": (4, 32, 8), "target_s": 0.02, "min_repeats": 3, "warmup": 1},
+    "full": {
+        "copy_mib": 256,
+        "matmul_n": 8192,
+        "lstm": (2, 512, 1024, 256, 128),
+        "conv": (128, 224, 64),
+        "target_s": 1.0,
+        "min_repeats": 5,
+        "warmup": 3,
+    },
+    "quick": {
+        "copy_mib": 8,
+        "matmul_n": 128,
+        "lstm": (1, 16, 32, 8, 16),
+        "conv": (4, 32, 8),
+        "target_s": 0.02,
+        "min_repeats": 3,
+        "warmup": 1,
+    },
 }
 MAX_REPEATS = 2000
 NO_GPU_PINNED = "pinned memory needs a CUDA device"
@@ -128,8 +142,14 @@ class UtilSampler:
 class Bench:
     """Times workloads (warm-up, then the median of repeats) and collects result rows."""
 
-    def __init__(self, size: dict[str, Any], sync: Callable[[], None], progress: Progress,
-                 sampler: UtilSampler | None = None, events: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        size: dict[str, Any],
+        sync: Callable[[], None],
+        progress: Progress,
+        sampler: UtilSampler | None = None,
+        events: Callable[[], Any] | None = None,
+    ):
         self.size, self.sync, self.progress = size, sync, progress
         self.sampler = sampler or UtilSampler(None)
         self.events = events  # torch.cuda.Event factory: time on the GPU's own clock
@@ -161,8 +181,9 @@ class Bench:
             times.append(time.perf_counter() - start)
         return times
 
-    def row(self, name: str, unit: str, work: float, fn: Callable[[], object],
-            note: str | None = None) -> None:
+    def row(
+        self, name: str, unit: str, work: float, fn: Callable[[], object], note: str | None = None
+    ) -> None:
         """Measure fn; value = work / median seconds (bytes/1e9, FLOP/1e12, samples)."""
         self.progress(f"{name} ...")
         try:
@@ -178,13 +199,32 @@ class Bench:
             self.skip(name, unit, disabled[0].splitlines()[0])
             return
         median = statistics.median(times)
-        self.rows.append({"name": name, "unit": unit, "value": work / median, "median_s": median,
-                          "times_s": times, "sm_util": self.sampler.mean, "skipped": None,
-                          "note": note})
+        self.rows.append(
+            {
+                "name": name,
+                "unit": unit,
+                "value": work / median,
+                "median_s": median,
+                "times_s": times,
+                "sm_util": self.sampler.mean,
+                "skipped": None,
+                "note": note,
+            }
+        )
 
     def skip(self, name: str, unit: str, reason: str) -> None:
-        self.rows.append({"name": name, "unit": unit, "value": None, "median_s": None,
-                          "times_s": [], "sm_util": None, "skipped": reason, "note": None})
+        self.rows.append(
+            {
+                "name": name,
+                "unit": unit,
+                "value": None,
+                "median_s": None,
+                "times_s": [],
+                "sm_util": None,
+                "skipped": reason,
+                "note": None,
+            }
+        )
 
 
 # -- PyTorch ----------------------------------------------------------------------------
@@ -196,18 +236,28 @@ def _torch_resnet(torch: Any, width: int) -> Any:
         def __init__(self, cin: int, cout: int, stride: int) -> None:
             super().__init__()
             self.body = nn.Sequential(
-                nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(cout))
-            self.skip = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(cout),
+            )
+            self.skip = (
+                nn.Identity()
+                if stride == 1 and cin == cout
+                else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            )
 
         def forward(self, x: Any) -> Any:
             return torch.relu(self.body(x) + self.skip(x))
 
     # ResNet-18's layout, built from torch.nn alone (torchvision may be absent)
-    layers = [nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-              nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+    layers = [
+        nn.Conv2d(3, width, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1),
+    ]
     cin = width
     for i, cout in enumerate((width, width * 2, width * 4, width * 8)):
         layers += [Block(cin, cout, 1 if i == 0 else 2), Block(cout, cout, 1)]
@@ -262,8 +312,17 @@ def _torch_matmul(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
         b.row(f"matmul_{label}_amp", "TFLOP/s", tflop, mm, note="autocast from fp32 inputs")
 
 
-def _torch_trainer(torch: Any, dev: Any, cuda: bool, *, model: Any, x: Any,
-                   loss_fn: Callable[[Any], Any], opt: Any, mixed: bool) -> Callable[[], None]:
+def _torch_trainer(
+    torch: Any,
+    dev: Any,
+    cuda: bool,
+    *,
+    model: Any,
+    x: Any,
+    loss_fn: Callable[[Any], Any],
+    opt: Any,
+    mixed: bool,
+) -> Callable[[], None]:
     """One training step; mixed: autocast (fp16 + loss scaling on CUDA, bf16 on CPU)."""
     dtype = torch.float16 if cuda else torch.bfloat16
     scaler = None
@@ -296,8 +355,7 @@ def _torch_lstm(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
         return out[0].float().square().mean()
 
     for name, mixed in (("lstm_fp32", False), ("lstm_amp", True)):
-        step = _torch_trainer(torch, dev, cuda, model=lstm, x=x, loss_fn=loss, opt=opt,
-                              mixed=mixed)
+        step = _torch_trainer(torch, dev, cuda, model=lstm, x=x, loss_fn=loss, opt=opt, mixed=mixed)
         b.row(name, "seq/s", batch, step, note=_amp_note(cuda) if mixed else None)
 
 
@@ -318,8 +376,7 @@ def _torch_conv(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
     autotune = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        step = _torch_trainer(torch, dev, cuda, model=net, x=images, loss_fn=loss, opt=opt,
-                              mixed=False)
+        step = _torch_trainer(torch, dev, cuda, model=net, x=images, loss_fn=loss, opt=opt, mixed=False)
         b.row("conv_autotune_off", "img/s", batch, step, note=None if cuda else NO_CUDNN)
         if cuda:
             torch.backends.cudnn.benchmark = True  # the search runs during the warm-up
@@ -328,8 +385,7 @@ def _torch_conv(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
             b.skip("conv_autotune_on", "img/s", NO_GPU_AUTOTUNE)
         net = net.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-        step = _torch_trainer(torch, dev, cuda, model=net, x=images, loss_fn=loss, opt=opt,
-                              mixed=True)
+        step = _torch_trainer(torch, dev, cuda, model=net, x=images, loss_fn=loss, opt=opt, mixed=True)
         note = f"{_amp_note(cuda)}, channels-last" + (", autotune on" if cuda else "")
         b.row("conv_amp_channels_last", "img/s", batch, step, note=note)
     finally:
@@ -365,7 +421,6 @@ def torch_bench(quick: bool, progress: Progress) -> dict[str, Any]:
         group(b, torch, dev, cuda)
     out["rows"] = b.rows
     return out
-
 
 
 # -- TensorFlow -------------------------------------------------------------------------
@@ -404,8 +459,7 @@ class _TF:
         if self.fetch:  # no sync_devices in this TensorFlow: one element waits for the op
             self.tf.reshape(t, [-1])[0].numpy()
 
-    def compiled(self, build: Callable[[], Any], policy: str, opt: Callable[[], Any],
-                 loss: Any) -> Any:
+    def compiled(self, build: Callable[[], Any], policy: str, opt: Callable[[], Any], loss: Any) -> Any:
         mp = self.keras.mixed_precision
         before = mp.global_policy()
         mp.set_global_policy(policy)
@@ -571,11 +625,17 @@ BENCHES: dict[str, tuple[str, Callable[[bool, Progress], dict[str, Any]]]] = {
 }
 
 
-def run(frameworks: list[str] | None = None, quick: bool = False,
-        progress: Progress = _quiet) -> dict[str, Any]:
+def run(
+    frameworks: list[str] | None = None, quick: bool = False, progress: Progress = _quiet
+) -> dict[str, Any]:
     """Benchmark each installed framework; the result is JSON-ready."""
-    result: dict[str, Any] = {"schema": SCHEMA, "quick": quick, "python": platform.python_version(),
-                              "frameworks": [], "missing": {}}
+    result: dict[str, Any] = {
+        "schema": SCHEMA,
+        "quick": quick,
+        "python": platform.python_version(),
+        "frameworks": [],
+        "missing": {},
+    }
     for key in frameworks or list(BENCHES):
         module, bench = BENCHES[key]
         if importlib.util.find_spec(module) is None:
@@ -583,6 +643,7 @@ def run(frameworks: list[str] | None = None, quick: bool = False,
             continue
         progress(f"{key}: starting")
         start = time.perf_counter()
+
         def tell(text: str, key: str = key) -> None:
             progress(f"{key}: {text}")
 
@@ -613,8 +674,10 @@ def format_text(result: dict[str, Any]) -> str:
                 lines.append(f"  {row['name']:<24} skipped: {row['skipped']}")
                 continue
             sm = "" if row["sm_util"] is None else f"  SM {row['sm_util']:.0f} %"
-            lines.append(f"  {row['name']:<24} {_fmt(row['value']):>8} {row['unit']:<8}"
-                         f" median {row['median_s'] * 1e3:.3g} ms{sm}")
+            lines.append(
+                f"  {row['name']:<24} {_fmt(row['value']):>8} {row['unit']:<8}"
+                f" median {row['median_s'] * 1e3:.3g} ms{sm}"
+            )
     for key, why in result["missing"].items():
         lines.append(f"{key}: {why}")
     return "\n".join(lines)

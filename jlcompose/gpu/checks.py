@@ -92,7 +92,9 @@ def check_engine_gpu(
     name = "GPU in Docker"
     if image is None:
         return CheckResult(
-            name, "warn", "no local image to probe with",
+            name,
+            "warn",
+            "no local image to probe with",
             "run `jlcompose up` once, then `jlcompose doctor` again",
         )
     if error is not None:
@@ -107,7 +109,9 @@ def check_engine_gpu(
         detail = "the host has GPUs but containers cannot get them"
         return CheckResult(name, "fail", detail, toolkit)
     return CheckResult(
-        name, "warn", "containers get no GPU (none on this host): labs run on CPU",
+        name,
+        "warn",
+        "containers get no GPU (none on this host): labs run on CPU",
         "`jlcompose up --cpu`; for a GPU: a driver and the NVIDIA Container Toolkit",
     )
 
@@ -117,21 +121,27 @@ def _major(version: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def check_driver_for_image(
-    image: str, env: Mapping[str, str] | None, gpus: Sequence[GpuInfo]
-) -> CheckResult:
+def check_driver_for_image(image: str, env: Mapping[str, str] | None, gpus: Sequence[GpuInfo]) -> CheckResult:
     """The host driver's major branch against the image's CUDA_DRIVER_VERSION (NGC images)."""
     name = f"driver for {image}"
     if env is None:
-        return CheckResult(name, "warn", "not checked: the image is not on this machine yet",
-                           "run `jlcompose up` (it pulls and builds), then doctor again")
+        return CheckResult(
+            name,
+            "warn",
+            "not checked: the image is not on this machine yet",
+            "run `jlcompose up` (it pulls and builds), then doctor again",
+        )
     needed = env.get("CUDA_DRIVER_VERSION", "")
     need = _major(needed)
     if need is None:
         return CheckResult(name, "ok", "the image states no driver need (not an NGC image)")
     if not gpus:
-        return CheckResult(name, "warn", f"needs driver {need} or newer; no driver on this host",
-                           "install the NVIDIA driver to use a GPU")
+        return CheckResult(
+            name,
+            "warn",
+            f"needs driver {need} or newer; no driver on this host",
+            "install the NVIDIA driver to use a GPU",
+        )
     have = _major(gpus[0].driver)
     cuda = env.get("CUDA_VERSION", "")
     what = f"CUDA {cuda} needs driver {need}+ ({needed})" if cuda else f"needs driver {need}+"
@@ -140,7 +150,8 @@ def check_driver_for_image(
     fix = f"upgrade the NVIDIA driver to {need} or newer, or pick an older base image in .env"
     if all(_DATA_CENTER.search(g.name) for g in gpus):
         return CheckResult(
-            name, "warn",
+            name,
+            "warn",
             f"{what}; host has {gpus[0].driver}: runs only through CUDA forward compatibility",
             fix,
         )
@@ -154,7 +165,8 @@ def check_wsl(proc_version: str | None, project_dir: str) -> CheckResult:
     caveat = "GPUs come through the Windows NVIDIA driver (install no Linux driver in WSL)"
     if on_drive:
         return CheckResult(
-            "WSL2", "warn",
+            "WSL2",
+            "warn",
             f"the project is on a Windows drive ({project_dir}): Windows editors' saves send no "
             f"file events, and file access is slow; {caveat}",
             "move the project under ~ in WSL, or use `jlcompose watch --poll`",
@@ -169,7 +181,8 @@ def check_disk(free_bytes: int | None, path: str) -> CheckResult:
     detail = f"{free_gb:.0f} GB free on {path}"
     if free_gb < MIN_FREE_GB:
         return CheckResult(
-            "disk", "warn",
+            "disk",
+            "warn",
             f"{detail}; an NGC image takes ~{NGC_IMAGE_GB} GB (more while it unpacks)",
             "free space (`docker system df`, `jlcompose prune`) or move Docker's data-root",
         )
@@ -184,7 +197,9 @@ def check_port(service: str, host_ip: str, port: int, in_use: bool, own: bool) -
     if own:
         return CheckResult(name, "ok", f"{where} is held by this project's running {service} lab")
     return CheckResult(
-        name, "fail", f"{where} (the {service} lab's port) is used by another program",
+        name,
+        "fail",
+        f"{where} (the {service} lab's port) is used by another program",
         f"stop that program, or set another JLC_{service.upper().replace('-', '_')}_PORT in .env",
     )
 
@@ -208,7 +223,9 @@ def check_inotify(max_watches: str | None, max_instances: str | None) -> CheckRe
         low.append(f"fs.inotify.max_user_instances={MIN_INOTIFY_INSTANCES * 4}")
     if low:
         return CheckResult(
-            "inotify", "warn", f"{detail}: low; `watch` may fall back to polling",
+            "inotify",
+            "warn",
+            f"{detail}: low; `watch` may fall back to polling",
             f"sudo sysctl {' '.join(low)} (persist in /etc/sysctl.d/)",
         )
     return CheckResult("inotify", "ok", detail)

@@ -156,9 +156,7 @@ def advice(summaries: Iterable[GpuSummary], threshold: float = UNDERUSED_SM) -> 
         if s.sm_mean is None:
             continue
         if s.sm_mean < IDLE_SM:
-            out.append(
-                f"GPU {s.gpu}: SMs idle (mean {s.sm_mean:.0f} %): nothing seems to run on it."
-            )
+            out.append(f"GPU {s.gpu}: SMs idle (mean {s.sm_mean:.0f} %): nothing seems to run on it.")
         elif s.sm_mean < threshold:
             out.append(
                 f"GPU {s.gpu}: SMs busy only {s.sm_mean:.0f} % of the time on average "

@@ -154,9 +154,7 @@ def dmon_argv(smi: str, interval: float, count: int | None) -> list[str]:
     return argv
 
 
-def dmon_samples(
-    lines: Iterator[str] | Sequence[str], parser: DmonParser | None = None
-) -> Iterator[Sample]:
+def dmon_samples(lines: Iterator[str] | Sequence[str], parser: DmonParser | None = None) -> Iterator[Sample]:
     """Samples from streamed dmon lines; unparsable lines stay in parser.other."""
     parser = parser or DmonParser()
     for line in lines:

@@ -14,8 +14,11 @@ SPEEDUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("bf16 AMP vs fp32 matmul", "matmul_bf16_amp", ("matmul_fp32",)),
     ("AMP vs fp32 LSTM step", "lstm_amp", ("lstm_fp32",)),
     ("cuDNN autotune on vs off", "conv_autotune_on", ("conv_autotune_off",)),
-    ("AMP + channels-last vs fp32 conv", "conv_amp_channels_last",
-     ("conv_autotune_on", "conv_autotune_off")),
+    (
+        "AMP + channels-last vs fp32 conv",
+        "conv_amp_channels_last",
+        ("conv_autotune_on", "conv_autotune_off"),
+    ),
 )
 Column = tuple[str, Mapping[str, Any]]  # (label, one framework's entry of a bench result)
 

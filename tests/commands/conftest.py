@@ -17,7 +17,10 @@ def compose_config(project: str = "demo") -> dict[str, Any]:
     def svc(name: str, port: int) -> dict[str, Any]:
         return {
             "image": f"jlcompose/{project}-{name}:jlc-pending",
-            "build": {"context": "../docker_files", "args": {"BASE_IMAGE": "base:1", "JLC_SERVICE": name}},
+            "build": {
+                "context": "../docker_files",
+                "args": {"BASE_IMAGE": "base:1", "JLC_SERVICE": name},
+            },
             "ports": [{"target": 8888, "published": str(port), "host_ip": "127.0.0.1"}],
         }
 
@@ -31,8 +34,14 @@ class Factory:
         self.engine = engine
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, project: Project, *, cpu: bool = False, tags: dict[str, str] | None = None,
-                 project_name: str | None = None) -> FakeEngine:
+    def __call__(
+        self,
+        project: Project,
+        *,
+        cpu: bool = False,
+        tags: dict[str, str] | None = None,
+        project_name: str | None = None,
+    ) -> FakeEngine:
         self.calls.append({"cpu": cpu, "tags": dict(tags or {})})
         self.engine.variables = project.variables(tags)
         return self.engine

@@ -33,14 +33,18 @@ def test_engine_ok_and_compose_version() -> None:
 
 
 def test_engine_errors_become_rows() -> None:
-    down = EngineError("the Docker daemon is not running (or this user may not reach it).",
-                       hint="start Docker (e.g. `sudo systemctl start docker`) and try again.")
+    down = EngineError(
+        "the Docker daemon is not running (or this user may not reach it).",
+        hint="start Docker (e.g. `sudo systemctl start docker`) and try again.",
+    )
     docker, compose = checks.check_engine(None, down)
     assert docker.status == "fail" and docker.detail.startswith("the Docker daemon is not running")
     assert docker.fix.startswith("start Docker")
     assert compose.status == "warn" and "not checked" in compose.detail
-    old = EngineError("Docker Compose 2.20.0 is too old; jlcompose needs 2.24.4 or newer.",
-                      hint="upgrade the docker-compose-plugin package.")
+    old = EngineError(
+        "Docker Compose 2.20.0 is too old; jlcompose needs 2.24.4 or newer.",
+        hint="upgrade the docker-compose-plugin package.",
+    )
     docker, compose = checks.check_engine(None, old)
     assert docker.status == "ok" and compose.status == "fail"
     assert compose.fix == "upgrade the docker-compose-plugin package."
@@ -73,8 +77,9 @@ def test_engine_gpu_probe() -> None:
     ],
 )
 def test_driver_against_the_image(driver: str, gpu: str, status: str) -> None:
-    result = checks.check_driver_for_image("nvcr.io/nvidia/pytorch:25.10-py3", NGC_ENV,
-                                           [GpuInfo(0, gpu, driver, None)])
+    result = checks.check_driver_for_image(
+        "nvcr.io/nvidia/pytorch:25.10-py3", NGC_ENV, [GpuInfo(0, gpu, driver, None)]
+    )
     assert result.status == status
     assert "CUDA 13.0.2 needs driver 580+" in result.detail and driver in result.detail
     if status != "ok":
@@ -114,12 +119,21 @@ def test_disk_ports_inotify() -> None:
 
 
 # -- the gatherer, with a fake engine and a fake host -------------------------------------
-def fake_host(*, gpus: list[GpuInfo] | None = None, busy: set[int] | None = None,
-              files: dict[str, str] | None = None, free: int = 200 * 10**9,
-              environ: dict[str, str] | None = None) -> Host:
+def fake_host(
+    *,
+    gpus: list[GpuInfo] | None = None,
+    busy: set[int] | None = None,
+    files: dict[str, str] | None = None,
+    free: int = 200 * 10**9,
+    environ: dict[str, str] | None = None,
+) -> Host:
     found = list(gpus or [])
-    texts = {"/proc/version": LINUX, "/proc/sys/fs/inotify/max_user_watches": "524288\n",
-             "/proc/sys/fs/inotify/max_user_instances": "128\n", **(files or {})}
+    texts = {
+        "/proc/version": LINUX,
+        "/proc/sys/fs/inotify/max_user_watches": "524288\n",
+        "/proc/sys/fs/inotify/max_user_instances": "128\n",
+        **(files or {}),
+    }
     return Host(
         read=texts.get,
         gpus=lambda: (found, "NVML" if found else ""),
@@ -129,8 +143,9 @@ def fake_host(*, gpus: list[GpuInfo] | None = None, busy: set[int] | None = None
     )
 
 
-def _run(project: Project | None, engine: FakeEngine, host: Host,
-         capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+def _run(
+    project: Project | None, engine: FakeEngine, host: Host, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
     code = doctor(project, engine, as_json=True, host=host)
     doc = json.loads(capsys.readouterr().out)
@@ -150,10 +165,10 @@ def test_healthy_gpu_machine(project: Project, engine: FakeEngine, capsys) -> No
     assert {r["status"] for n, r in rows.items() if n != "ok"} == {"ok"}
 
 
-def test_engine_down_is_a_failed_row_not_a_crash(project: Project, engine: FakeEngine,
-                                                 capsys) -> None:
-    engine.fail_info = EngineError("the `docker` command was not found on PATH.",
-                                   hint="install Docker Engine")
+def test_engine_down_is_a_failed_row_not_a_crash(project: Project, engine: FakeEngine, capsys) -> None:
+    engine.fail_info = EngineError(
+        "the `docker` command was not found on PATH.", hint="install Docker Engine"
+    )
     code, rows = _run(project, engine, fake_host(), capsys)
     assert code == 1 and rows["ok"] is False
     assert rows["docker"]["status"] == "fail" and rows["docker"]["fix"] == "install Docker Engine"
@@ -162,25 +177,32 @@ def test_engine_down_is_a_failed_row_not_a_crash(project: Project, engine: FakeE
     assert rows["host GPUs"]["status"] == "warn" and rows["inotify"]["status"] == "ok"
 
 
-def test_cpu_machine_without_images_only_warns(project: Project, engine: FakeEngine,
-                                               capsys) -> None:
+def test_cpu_machine_without_images_only_warns(project: Project, engine: FakeEngine, capsys) -> None:
     code, rows = _run(project, engine, fake_host(free=5 * 10**9), capsys)
     assert code == 0
     assert rows["GPU in Docker"] == {
-        "name": "GPU in Docker", "status": "warn", "detail": "no local image to probe with",
+        "name": "GPU in Docker",
+        "status": "warn",
+        "detail": "no local image to probe with",
         "fix": "run `jlcompose up` once, then `jlcompose doctor` again",
     }
     assert rows["driver for base:1"]["status"] == "warn"
     assert rows["disk"]["status"] == "warn"
 
 
-def test_a_port_taken_by_another_program_fails(project: Project, engine: FakeEngine,
-                                               capsys) -> None:
+def test_a_port_taken_by_another_program_fails(project: Project, engine: FakeEngine, capsys) -> None:
     code, rows = _run(project, engine, fake_host(busy={18889}), capsys)
     assert code == 1 and rows["port 18889"]["status"] == "fail"
     # the same port held by this project's own running lab is fine
-    engine.running["tf"] = ContainerInfo(id="c1", name="demo-tf-1", service="tf", project="demo",
-                                         state="running", health="healthy", image="x")
+    engine.running["tf"] = ContainerInfo(
+        id="c1",
+        name="demo-tf-1",
+        service="tf",
+        project="demo",
+        state="running",
+        health="healthy",
+        image="x",
+    )
     code, rows = _run(project, engine, fake_host(busy={18889}), capsys)
     assert code == 0 and "running tf lab" in rows["port 18889"]["detail"]
 
@@ -192,16 +214,18 @@ def test_ports_from_dotenv_when_compose_says_nothing(project: Project, capsys) -
     assert "port 9999" in rows and "port 7777" in rows
 
 
-def test_probe_with_the_base_image_and_probe_errors(project: Project, engine: FakeEngine,
-                                                    capsys, monkeypatch) -> None:
+def test_probe_with_the_base_image_and_probe_errors(
+    project: Project, engine: FakeEngine, capsys, monkeypatch
+) -> None:
     engine.image_envs["base:1"] = NGC_ENV  # pulled, but no lab image built yet
     _code, rows = _run(project, engine, fake_host(gpus=H200), capsys)
     assert ("gpu_probe", "base:1") in engine.calls
     assert rows["GPU in Docker"]["status"] == "fail"  # FakeEngine.gpu is False: no toolkit
 
     def fail(image: str) -> bool:
-        raise ComposeFailed("probing the engine for GPU support failed.", cmd=[], returncode=1,
-                            stderr_tail="")
+        raise ComposeFailed(
+            "probing the engine for GPU support failed.", cmd=[], returncode=1, stderr_tail=""
+        )
 
     monkeypatch.setattr(engine, "gpu_probe", fail)
     code, rows = _run(project, engine, fake_host(gpus=H200), capsys)

@@ -22,14 +22,22 @@ from tests.fakes import FakeEngine
 DATA = Path(__file__).resolve().parents[1] / "data" / "dmon"
 BUSY = (DATA / "h200-driver580-busy.txt").read_text().splitlines()
 UNDERUSED = (DATA / "h200-driver580-underused.txt").read_text().splitlines()
-NOT_FOUND = ('OCI runtime exec failed: exec failed: unable to start container process: '
-             'exec: "nvidia-smi": executable file not found in $PATH: unknown')
+NOT_FOUND = (
+    "OCI runtime exec failed: exec failed: unable to start container process: "
+    'exec: "nvidia-smi": executable file not found in $PATH: unknown'
+)
 
 
 def _lab(engine: FakeEngine, service: str = "torch") -> FakeEngine:
     engine.running[service] = ContainerInfo(
-        id="c1", name=f"demo-{service}-1", service=service, project="demo", state="running",
-        health="healthy", image="x", gpu=True,
+        id="c1",
+        name=f"demo-{service}-1",
+        service=service,
+        project="demo",
+        state="running",
+        health="healthy",
+        image="x",
+        gpu=True,
     )
     return engine
 
@@ -43,7 +51,9 @@ def test_underused_lab_warns_with_hints(project: Project, engine: FakeEngine, ca
     engine.exec_handler = lambda service, argv, user: (0, UNDERUSED)
     assert monitor(project, _lab(engine), "torch", interval=1, count=6, as_json=True) == 0
     assert engine.calls[-1][:3] == (
-        "exec", "torch", ("nvidia-smi", "dmon", "-s", "um", "-d", "1", "-c", "6")
+        "exec",
+        "torch",
+        ("nvidia-smi", "dmon", "-s", "um", "-d", "1", "-c", "6"),
     )
     samples, end = _json_lines(capsys.readouterr().out)
     assert [s["sm"] for s in samples] == [91, 36, 29, 36, 34, 34]
@@ -69,8 +79,9 @@ def test_text_summary_names_the_hints(project: Project, engine: FakeEngine, caps
     assert "SMs busy only 43 %" in err and "what usually helps" in err and "num_workers" in err
 
 
-def test_without_count_it_runs_in_short_execs_until_ctrl_c(project: Project, engine: FakeEngine,
-                                                          capsys) -> None:
+def test_without_count_it_runs_in_short_execs_until_ctrl_c(
+    project: Project, engine: FakeEngine, capsys
+) -> None:
     calls: list[Sequence[str]] = []
 
     def handler(service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
@@ -128,8 +139,14 @@ def test_host_through_nvml(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     assert monitor(None, None, None, interval=0.001, count=3, as_json=True) == 0
     samples, end = _json_lines(capsys.readouterr().out)
     assert len(samples) == 6 and nvml.polls == 6 and nvml.shutdowns == 1
-    assert samples[0] == {"gpu": 0, "sm": 80.0, "mem": 40.0, "fb_used_mib": 2048.0,
-                          "fb_total_mib": 143771.0, "stamp": None}
+    assert samples[0] == {
+        "gpu": 0,
+        "sm": 80.0,
+        "mem": 40.0,
+        "fb_used_mib": 2048.0,
+        "fb_total_mib": 143771.0,
+        "stamp": None,
+    }
     by_gpu = {s["gpu"]: s for s in end["summary"]}
     assert by_gpu[0]["sm_mean"] == 80 and by_gpu[1]["sm_mean"] == 10
     assert len(end["warnings"]) == 1 and end["warnings"][0].startswith("GPU 1:")
@@ -148,8 +165,7 @@ def test_host_through_nvidia_smi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert [s["sm"] for s in samples] == [27, 99, 98, 99, 99, 99] and end["warnings"] == []
 
 
-def test_no_gpu_anywhere_exits_non_zero_with_one_sentence(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys) -> None:
+def test_no_gpu_anywhere_exits_non_zero_with_one_sentence(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setattr(monitor_module, "load_nvml", lambda: None)
     monkeypatch.setattr(monitor_module, "smi_path", lambda: None)
     assert cli.main(["monitor", "--once"]) == 1

@@ -19,7 +19,9 @@ from tests.fakes import FakeEngine
 
 
 @pytest.fixture
-def started(project: Project, engine: FakeEngine, factory: Factory, monkeypatch: pytest.MonkeyPatch) -> Project:
+def started(
+    project: Project, engine: FakeEngine, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> Project:
     monkeypatch.setattr(up_module, "wait_ready", lambda *a, **k: True)
     monkeypatch.setattr(up_module, "port_in_use", lambda bind, port: False)
     up(project, ["torch"], engine_factory=factory)
@@ -32,21 +34,31 @@ def _status(project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[
     return {r["service"]: r for r in json.loads(capsys.readouterr().out)["services"]}
 
 
-def test_status_current_stale_and_hot_installed(started: Project, engine: FakeEngine,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_current_stale_and_hot_installed(
+    started: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = _status(started, engine, capsys)
     assert rows["torch"]["state"] == "running" and rows["torch"]["image"] == "current"
-    assert rows["torch"]["mode"] == "cpu" and rows["torch"]["url"].startswith("http://127.0.0.1:18888/lab?token=")
-    assert rows["tf"]["state"] == "not created" and rows["tf"]["image"] == "not built" and rows["tf"]["url"] is None
+    assert rows["torch"]["mode"] == "cpu" and rows["torch"]["url"].startswith(
+        "http://127.0.0.1:18888/lab?token="
+    )
+    assert (
+        rows["tf"]["state"] == "not created"
+        and rows["tf"]["image"] == "not built"
+        and rows["tf"]["url"] is None
+    )
     started.services["torch"].requirements.write_text("six\n")
     started.update_state(lambda s: s["services"]["torch"].update(hot_installed=["six"]))
     rows = _status(started, engine, capsys)
     assert rows["torch"]["image"] == "stale" and rows["torch"]["hot_installed"] == ["six"]
 
 
-def test_status_table_mentions_hot_installs(started: Project, engine: FakeEngine,
-                                            capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_table_mentions_hot_installs(
+    started: Project,
+    engine: FakeEngine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("COLUMNS", "250")
     started.update_state(lambda s: s["services"]["torch"].update(hot_installed=["six"]))
     capsys.readouterr()
@@ -68,7 +80,9 @@ def test_url_and_down(started: Project, engine: FakeEngine, capsys: pytest.Captu
 
 def test_prune_removes_only_old_unused_images(started: Project, engine: FakeEngine) -> None:
     current = engine.running["torch"].image
-    engine.image_store["jlcompose/demo-torch:0123456789ab"] = {"org.jlcompose.hash": "0123456789ab" + "0" * 52}
+    engine.image_store["jlcompose/demo-torch:0123456789ab"] = {
+        "org.jlcompose.hash": "0123456789ab" + "0" * 52
+    }
     engine.image_store["other/image:1"] = {}
     assert prune(started, engine) == 0
     assert current in engine.image_store and "other/image:1" in engine.image_store

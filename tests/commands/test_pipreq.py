@@ -134,10 +134,7 @@ def test_other_pip_failures_keep_the_tail_as_detail(project: Project) -> None:
     assert exc.detail is not None and exc.detail.endswith("ERROR: something odd")
     assert len(exc.detail.splitlines()) == 25
     net = ["WARNING: Retrying ... NewConnectionError('Failed to establish a new connection')"]
-    assert (
-        "could not reach the package index"
-        in explain_failure(project, svc, ["six"], net, 1).message
-    )
+    assert "could not reach the package index" in explain_failure(project, svc, ["six"], net, 1).message
 
 
 def test_nothing_running_saves_the_file_without_exec(
@@ -166,17 +163,13 @@ def test_an_update_installs_the_line_as_written(project: Project) -> None:
     assert req_path(project).read_bytes() == ORIGINAL.replace(b"1.26.4", b"1.26.3")
 
 
-def test_already_present_writes_nothing(
-    project: Project, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_already_present_writes_nothing(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     engine = start(FakeEngine())
     inode = req_path(project).stat().st_ino
     assert pipreq(project, engine, ["numpy", "NUMPY==1.26.4"], [project.service("torch")]) == 0
     assert execs(engine) == []
     assert req_path(project).stat().st_ino == inode  # not even rewritten with the same bytes
-    assert (
-        "numpy==1.26.4 is already in docker_files/torch/requirements.txt" in capsys.readouterr().err
-    )
+    assert "numpy==1.26.4 is already in docker_files/torch/requirements.txt" in capsys.readouterr().err
 
 
 def test_an_unreachable_engine_still_saves_and_warns(
@@ -193,9 +186,7 @@ def test_an_unreachable_engine_still_saves_and_warns(
     assert "could not check whether the torch lab runs" in capsys.readouterr().err
 
 
-def test_all_services_and_the_service_flag(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_all_services_and_the_service_flag(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = start(FakeEngine(), "tf")
     monkeypatch.setattr(pipreq_cmd, "make_engine", lambda *_a, **_k: engine)
     tf_before = req_path(project, "tf").read_bytes()

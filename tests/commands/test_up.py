@@ -24,8 +24,9 @@ def builds(engine: FakeEngine) -> list[str]:
     return [c[1] for c in engine.calls if c[0] == "build"]
 
 
-def test_first_up_builds_probes_gpu_and_prints_url(project: Project, engine: FakeEngine,
-                                                    factory: Factory, capsys: pytest.CaptureFixture[str]) -> None:
+def test_first_up_builds_probes_gpu_and_prints_url(
+    project: Project, engine: FakeEngine, factory: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert up(project, ["torch"], engine_factory=factory) == 0
     out, err = capsys.readouterr()
     assert builds(engine) == ["torch"]
@@ -39,8 +40,9 @@ def test_first_up_builds_probes_gpu_and_prints_url(project: Project, engine: Fak
     assert engine.running["torch"].image.endswith(":" + build_args["JLC_HASH"][:12])
 
 
-def test_unchanged_means_no_build_and_no_second_probe(project: Project, engine: FakeEngine,
-                                                       factory: Factory) -> None:
+def test_unchanged_means_no_build_and_no_second_probe(
+    project: Project, engine: FakeEngine, factory: Factory
+) -> None:
     up(project, ["torch"], engine_factory=factory)
     first = engine.running["torch"].id
     engine.calls.clear()
@@ -50,7 +52,9 @@ def test_unchanged_means_no_build_and_no_second_probe(project: Project, engine: 
     assert engine.running["torch"].id == first
 
 
-def test_requirement_edit_rebuilds_and_revert_reuses(project: Project, engine: FakeEngine, factory: Factory) -> None:
+def test_requirement_edit_rebuilds_and_revert_reuses(
+    project: Project, engine: FakeEngine, factory: Factory
+) -> None:
     req = project.services["torch"].requirements
     original = req.read_text()
     up(project, ["torch"], engine_factory=factory)
@@ -77,8 +81,9 @@ def test_failed_build_touches_nothing(project: Project, engine: FakeEngine, fact
     assert not [c for c in engine.calls if c[0] in ("up", "down", "remove_container", "stop")]
 
 
-def test_gpu_engine_keeps_the_reservation(project: Project, engine: FakeEngine, factory: Factory,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_gpu_engine_keeps_the_reservation(
+    project: Project, engine: FakeEngine, factory: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine.gpu = True
     up(project, ["torch"], engine_factory=factory)
     assert factory.calls[-1]["cpu"] is False
@@ -110,8 +115,9 @@ def test_unknown_service(project: Project, factory: Factory) -> None:
     assert "tf, torch" in exc.value.message
 
 
-def test_port_in_use_starts_nothing(project: Project, engine: FakeEngine, factory: Factory,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_port_in_use_starts_nothing(
+    project: Project, engine: FakeEngine, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(up_module, "port_in_use", lambda bind, port: True)
     with pytest.raises(StartFailed) as exc:
         up(project, ["torch"], engine_factory=factory)
@@ -119,8 +125,9 @@ def test_port_in_use_starts_nothing(project: Project, engine: FakeEngine, factor
     assert not [c for c in engine.calls if c[0] == "up"]
 
 
-def test_hot_installed_lab_keeps_running_until_recreate(project: Project, engine: FakeEngine,
-                                                       factory: Factory) -> None:
+def test_hot_installed_lab_keeps_running_until_recreate(
+    project: Project, engine: FakeEngine, factory: Factory
+) -> None:
     up(project, ["torch"], engine_factory=factory)
     running = engine.running["torch"]
     project.services["torch"].requirements.write_text("six\n")
@@ -133,19 +140,24 @@ def test_hot_installed_lab_keeps_running_until_recreate(project: Project, engine
     assert project.read_state()["services"]["torch"]["hot_installed"] == []
 
 
-def test_lab_that_never_answers(project: Project, engine: FakeEngine, factory: Factory,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lab_that_never_answers(
+    project: Project, engine: FakeEngine, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(up_module, "wait_ready", lambda *a, **k: False)
     with pytest.raises(StartFailed) as exc:
         up(project, ["torch"], engine_factory=factory)
     assert "did not answer" in exc.value.message and "Jupyter Server is running" in (exc.value.detail or "")
 
 
-def test_two_services_each_get_a_url(project: Project, engine: FakeEngine, factory: Factory,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_services_each_get_a_url(
+    project: Project, engine: FakeEngine, factory: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
     up(project, ["torch", "tf"], engine_factory=factory)
     urls = capsys.readouterr().out.split()
-    assert [u.split("/lab")[0] for u in urls] == ["http://127.0.0.1:18888", "http://127.0.0.1:18889"]
+    assert [u.split("/lab")[0] for u in urls] == [
+        "http://127.0.0.1:18888",
+        "http://127.0.0.1:18889",
+    ]
     assert sorted(builds(engine)) == ["tf", "torch"]
 
 

@@ -43,9 +43,7 @@ class Pip:
         self.installs: list[tuple[str, ...]] = []
         self.started: list[float] = []
 
-    def __call__(
-        self, service: str, argv: Sequence[str], user: str | None
-    ) -> tuple[int, list[str]]:
+    def __call__(self, service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
         reqs = tuple(argv[list(argv).index("install") + 1 :])
         self.started.append(time.monotonic())
         self.installs.append(reqs)
@@ -96,9 +94,7 @@ def watching(project: Project, factory: Factory, **kwargs: Any) -> Iterator[thre
     options = {"poll": False, "rebuild": False, **kwargs}
 
     def target() -> None:
-        result.append(
-            watch(project, ["torch"], engine_factory=factory, stop=stop, ready=ready, **options)
-        )
+        result.append(watch(project, ["torch"], engine_factory=factory, stop=stop, ready=ready, **options))
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -309,9 +305,7 @@ def test_rebuild_runs_up_for_the_service(project, factory, pip, req, monkeypatch
 
 def test_catches_up_with_edits_made_before_it_started(project, factory, pip, req):
     old = req.read_text()
-    project.update_state(
-        lambda s: s.setdefault("services", {}).setdefault("torch", {}).update(applied=old)
-    )
+    project.update_state(lambda s: s.setdefault("services", {}).setdefault("torch", {}).update(applied=old))
     req.write_text(old + "tabulate\n")
     with watching(project, factory):
         pip.wait_for(1)
@@ -352,15 +346,11 @@ def test_pipreq_slow_to_record_is_waited_for(project, factory, engine, pip, req,
     assert pip.installs == [("tabulate",)]
 
 
-def test_concurrent_pipreqs_and_a_watcher_install_each_package_once(
-    project, factory, engine, pip, req
-):
+def test_concurrent_pipreqs_and_a_watcher_install_each_package_once(project, factory, engine, pip, req):
     services = [project.services["torch"]]
     names = [f"pkg{i}" for i in range(20)]
     with watching(project, factory):
-        threads = [
-            threading.Thread(target=pipreq, args=(project, engine, [n], services)) for n in names
-        ]
+        threads = [threading.Thread(target=pipreq, args=(project, engine, [n], services)) for n in names]
         for t in threads:
             t.start()
         for t in threads:
@@ -392,9 +382,7 @@ def test_detach_refuse_second_and_stop(project, capsys):
         with pytest.raises(JlcomposeError, match=f"already runs for this project \\(PID {pid}\\)"):
             detach(project, ["torch"], poll=False, rebuild=False)
         with pytest.raises(JlcomposeError, match="already runs"):
-            watch(
-                project, ["torch"], poll=False, rebuild=False, engine_factory=Factory(FakeEngine())
-            )
+            watch(project, ["torch"], poll=False, rebuild=False, engine_factory=Factory(FakeEngine()))
     finally:
         assert stop_watcher(project) == 0
     assert watcher_pid(project) is None and not _pidfile(project).exists()

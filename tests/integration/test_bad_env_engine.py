@@ -28,8 +28,11 @@ BAD_ENV = [
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".jlcompose" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".jlcompose" not in p.parts
+    }
 
 
 @pytest.mark.parametrize(("line", "words"), BAD_ENV)
@@ -48,6 +51,9 @@ def test_bad_env_value(lab_project: Path, line: str, words: str | None) -> None:
     assert words.lower() in res.stderr.lower(), res.stderr
     assert _snapshot(lab_project) == before
     name = next(l.split("=", 1)[1] for l in env.read_text().splitlines() if l.startswith("JLC_PROJECT="))
-    ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
-                        capture_output=True, text=True)
+    ps = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
+        capture_output=True,
+        text=True,
+    )
     assert ps.stdout.strip() == ""

@@ -60,8 +60,14 @@ def test_ctrl_c_during_build_leaves_the_lab_running(lab_project: Path) -> None:
     (slow / "setup.py").write_text(SLOW_SETUP)
     req = lab_project / "docker_files/torch/requirements.txt"
     req.write_text(req.read_text() + "./slowpkg\n")
-    proc = subprocess.Popen([sys.executable, "-m", "jlcompose", "up", "torch", "--cpu"], cwd=lab_project,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jlcompose", "up", "torch", "--cpu"],
+        cwd=lab_project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stderr is not None
     deadline = time.monotonic() + 120
     seen = ""

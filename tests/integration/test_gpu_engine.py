@@ -24,12 +24,20 @@ def test_up_keeps_the_gpu_reservation(lab_project: Path) -> None:
     rows = json.loads(run_cli("status", "--json", cwd=lab_project).stdout)["services"]
     torch = next(r for r in rows if r["service"] == "torch")
     assert torch["mode"] == "gpu" and torch["state"] == "running"
-    name = next(l.split("=", 1)[1] for l in (lab_project / ".env").read_text().splitlines()
-                if l.startswith("JLC_PROJECT="))
-    cid = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={name}"],
-                         capture_output=True, text=True, check=True).stdout.split()[0]
-    inspect = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
-                                        check=True).stdout)[0]
+    name = next(
+        l.split("=", 1)[1]
+        for l in (lab_project / ".env").read_text().splitlines()
+        if l.startswith("JLC_PROJECT=")
+    )
+    cid = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={name}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    inspect = json.loads(
+        subprocess.run(["docker", "inspect", cid], capture_output=True, text=True, check=True).stdout
+    )[0]
     requests = inspect["HostConfig"]["DeviceRequests"]
     assert requests and requests[0]["Driver"] == "nvidia" and ["gpu"] in requests[0]["Capabilities"]
 

@@ -33,9 +33,18 @@ def _status(root: Path) -> dict:
 
 def _container_id(root: Path, name: str) -> str:
     out = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={name}",
-         "--filter", "label=com.docker.compose.service=torch"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={name}",
+            "--filter",
+            "label=com.docker.compose.service=torch",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert len(out) == 1, out
     return out[0]
@@ -148,24 +157,40 @@ def test_runs_as_another_uid(lab_project: Path) -> None:
 
 def test_port_in_use_changes_nothing(lab_project: Path) -> None:
     root, name = lab_project, _project_name(lab_project)
-    port = int(next(l for l in (root / ".env").read_text().splitlines()
-                    if l.startswith("JLC_TORCH_PORT=")).split("=")[1])
+    port = int(
+        next(l for l in (root / ".env").read_text().splitlines() if l.startswith("JLC_TORCH_PORT=")).split(
+            "="
+        )[1]
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
         s.listen()
         res = run_cli("up", "torch", "--cpu", cwd=root)
     assert res.returncode == 5, res.stderr
     assert f"port {port}" in res.stderr and "already in use" in res.stderr
-    ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
-                        capture_output=True, text=True)
+    ps = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
+        capture_output=True,
+        text=True,
+    )
     assert ps.stdout.strip() == ""
 
 
 def test_stale_container_with_our_name_is_replaced(lab_project: Path) -> None:
     root, name = lab_project, _project_name(lab_project)
     squatter = subprocess.run(
-        ["docker", "run", "-d", "--name", f"{name}-torch-1", "jlcompose-test/python:3.11", "sleep", "300"],
-        capture_output=True, text=True,
+        [
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            f"{name}-torch-1",
+            "jlcompose-test/python:3.11",
+            "sleep",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert squatter.returncode == 0, squatter.stderr
     res = run_cli("up", "torch", "--cpu", cwd=root)
@@ -182,14 +207,36 @@ def test_plain_compose_fallback_without_jlcompose(lab_project: Path) -> None:
     env_file.write_text(env_file.read_text() + f"JLC_UID={os.getuid()}\nJLC_GID={os.getgid()}\n")
     files = ["-f", "compose/compose.yaml", "-f", "compose/compose.cpu.yaml"]
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("JLC_", "JUPYTER_"))}
-    up = subprocess.run(["docker", "compose", "--env-file", ".env", *files, "up", "-d", "--build", "--wait", "torch"],
-                        cwd=root, capture_output=True, text=True, env=clean_env, timeout=600)
+    up = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            ".env",
+            *files,
+            "up",
+            "-d",
+            "--build",
+            "--wait",
+            "torch",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=600,
+    )
     assert up.returncode == 0, up.stderr
     base = f"http://127.0.0.1:{port.split('=')[1]}"
     assert _get(f"{base}/api") == 200
     assert _get(f"{base}/api/status") == 403  # JupyterLab made its own token
-    logs = subprocess.run(["docker", "compose", "--env-file", ".env", *files, "logs", "torch"],
-                          cwd=root, capture_output=True, text=True, env=clean_env)
+    logs = subprocess.run(
+        ["docker", "compose", "--env-file", ".env", *files, "logs", "torch"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=clean_env,
+    )
     assert "token=" in logs.stdout
 
 
@@ -223,7 +270,8 @@ def test_bad_inputs_exit_codes(lab_project: Path, tmp_path: Path) -> None:
     old = run_cli("up", "torch", cwd=root, env={"DOCKER_CONFIG": str(config)})
     assert old.returncode == 3 and "too old" in old.stderr and "2.24.4" in old.stderr, old.stderr
     assert not (root / ".jlcompose/state.json").exists() or "services" not in json.loads(
-        (root / ".jlcompose/state.json").read_text())
+        (root / ".jlcompose/state.json").read_text()
+    )
 
 
 def test_extra_ca_certificates_reach_the_image(lab_project: Path, tmp_path: Path) -> None:
@@ -231,9 +279,24 @@ def test_extra_ca_certificates_reach_the_image(lab_project: Path, tmp_path: Path
     certs = tmp_path / "corp-ca"
     certs.mkdir()
     made = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-         "/CN=jlcompose test proxy CA", "-keyout", str(certs / "key.pem"), "-out", str(certs / "corp.crt")],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=jlcompose test proxy CA",
+            "-keyout",
+            str(certs / "key.pem"),
+            "-out",
+            str(certs / "corp.crt"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert made.returncode == 0, made.stderr
     (root / "jlcompose.toml").write_text(f'ca_certs = "{certs}"\n')

@@ -26,9 +26,19 @@ from tests.fakes import FakeEngine
 
 BENCH_FILE = Path(bench.__file__)
 ROWS = [
-    "h2d_pageable", "h2d_pinned", "d2h_pageable", "d2h_pinned",
-    "matmul_fp32", "matmul_tf32", "matmul_fp16_amp", "matmul_bf16_amp",
-    "lstm_fp32", "lstm_amp", "conv_autotune_off", "conv_autotune_on", "conv_amp_channels_last",
+    "h2d_pageable",
+    "h2d_pinned",
+    "d2h_pageable",
+    "d2h_pinned",
+    "matmul_fp32",
+    "matmul_tf32",
+    "matmul_fp16_amp",
+    "matmul_bf16_amp",
+    "lstm_fp32",
+    "lstm_amp",
+    "conv_autotune_off",
+    "conv_autotune_on",
+    "conv_amp_channels_last",
 ]
 # what each row's value is per second on the quick sizes (value = work / median seconds)
 QUICK = bench.SIZES["quick"]
@@ -67,8 +77,16 @@ def test_quick_run_json_shape(quick_torch: dict[str, Any]) -> None:
     assert fw["elapsed_s"] > 0
     assert [r["name"] for r in fw["rows"]] == ROWS
     for row in fw["rows"]:
-        assert set(row) == {"name", "unit", "value", "median_s", "times_s", "sm_util", "skipped",
-                            "note"}
+        assert set(row) == {
+            "name",
+            "unit",
+            "value",
+            "median_s",
+            "times_s",
+            "sm_util",
+            "skipped",
+            "note",
+        }
         assert row["sm_util"] is None  # no GPU to sample on a CPU run
 
 
@@ -107,8 +125,9 @@ def test_missing_framework_and_a_failing_one(monkeypatch: pytest.MonkeyPatch) ->
     def boom(quick: bool, progress: bench.Progress) -> dict[str, Any]:
         raise RuntimeError("CUDA error: out of memory")
 
-    monkeypatch.setattr(bench.importlib.util, "find_spec",
-                        lambda name: None if name == "tensorflow" else object())
+    monkeypatch.setattr(
+        bench.importlib.util, "find_spec", lambda name: None if name == "tensorflow" else object()
+    )
     monkeypatch.setitem(bench.BENCHES, "torch", ("torch", boom))
     result = bench.run(quick=True)
     assert result["missing"] == {"tf": "tensorflow is not installed"}
@@ -119,12 +138,15 @@ def test_missing_framework_and_a_failing_one(monkeypatch: pytest.MonkeyPatch) ->
 def test_the_module_imports_only_stdlib_and_frameworks() -> None:
     allowed = set(sys.stdlib_module_names) | {"torch", "tensorflow", "numpy", "pynvml"}
     tree = ast.parse(BENCH_FILE.read_text())
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
-             for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, ast.ImportFrom) and n.module}
-    dynamic = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
-               and getattr(n.func, "id", "") == "_import" and isinstance(n.args[0], ast.Constant)}
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    dynamic = {
+        n.args[0].value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and getattr(n.func, "id", "") == "_import"
+        and isinstance(n.args[0], ast.Constant)
+    }
     assert dynamic == {"torch", "tensorflow", "numpy", "pynvml"}
     assert names <= allowed, names - allowed
 
@@ -133,7 +155,11 @@ def test_source_runs_as_python_c_and_ends_with_json(tmp_path: Path) -> None:
     # how `jlcompose bench SERVICE` runs it in a lab; TensorFlow is absent here: exit 1, JSON
     done = subprocess.run(  # noqa: S603  # our own interpreter and module text
         [sys.executable, "-c", command.bench_source(), "--json", "--quick", "--only", "tf"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     result = command.parse_result(done.stdout.splitlines())
     assert result is not None, done.stdout + done.stderr
@@ -178,8 +204,11 @@ def test_a_row_that_raises_or_loses_autocast_is_skipped() -> None:
     b = bench.Bench(QUICK, lambda: None, bench._quiet)
 
     def lost() -> None:
-        warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.",
-                      UserWarning, stacklevel=1)
+        warnings.warn(
+            "In CPU autocast, but the target dtype is not supported. Disabling autocast.",
+            UserWarning,
+            stacklevel=1,
+        )
 
     b.row("boom", "x/s", 1.0, lambda: 1 / 0)
     b.row("lost", "x/s", 1.0, lost)
@@ -191,27 +220,53 @@ def test_a_row_that_raises_or_loses_autocast_is_skipped() -> None:
 
 # -- the side-by-side report, from recorded results -------------------------------------
 def _row(name: str, unit: str, value: float | None, skipped: str | None = None) -> dict[str, Any]:
-    return {"name": name, "unit": unit, "value": value, "median_s": None, "times_s": [],
-            "sm_util": 90.0 if value else None, "skipped": skipped, "note": None}
+    return {
+        "name": name,
+        "unit": unit,
+        "value": value,
+        "median_s": None,
+        "times_s": [],
+        "sm_util": 90.0 if value else None,
+        "skipped": skipped,
+        "note": None,
+    }
 
 
 # torch: figures of the plain PyTorch probe on an H200; tf: made-up test values
-TORCH = {"framework": "torch", "version": "2.11.0", "device": "NVIDIA H200", "rows": [
-    _row("h2d_pageable", "GB/s", 9.096), _row("h2d_pinned", "GB/s", 55.495),
-    _row("matmul_fp32", "TFLOP/s", 50.63), _row("matmul_tf32", "TFLOP/s", 405.4),
-    _row("lstm_fp32", "seq/s", 12960.1), _row("lstm_amp", "seq/s", 20067.8),
-]}
-TF = {"framework": "tf", "version": "2.17.0", "device": "NVIDIA H200", "rows": [
-    _row("h2d_pageable", "GB/s", 8.0), _row("h2d_pinned", "GB/s", None, "no pinned API"),
-    _row("matmul_fp32", "TFLOP/s", 45.0), _row("matmul_tf32", "TFLOP/s", 390.0),
-    _row("lstm_fp32", "seq/s", 10000.0), _row("lstm_amp", "seq/s", 9000.0),
-    _row("conv_autotune_on", "img/s", 800.0),
-]}
+TORCH = {
+    "framework": "torch",
+    "version": "2.11.0",
+    "device": "NVIDIA H200",
+    "rows": [
+        _row("h2d_pageable", "GB/s", 9.096),
+        _row("h2d_pinned", "GB/s", 55.495),
+        _row("matmul_fp32", "TFLOP/s", 50.63),
+        _row("matmul_tf32", "TFLOP/s", 405.4),
+        _row("lstm_fp32", "seq/s", 12960.1),
+        _row("lstm_amp", "seq/s", 20067.8),
+    ],
+}
+TF = {
+    "framework": "tf",
+    "version": "2.17.0",
+    "device": "NVIDIA H200",
+    "rows": [
+        _row("h2d_pageable", "GB/s", 8.0),
+        _row("h2d_pinned", "GB/s", None, "no pinned API"),
+        _row("matmul_fp32", "TFLOP/s", 45.0),
+        _row("matmul_tf32", "TFLOP/s", 390.0),
+        _row("lstm_fp32", "seq/s", 10000.0),
+        _row("lstm_amp", "seq/s", 9000.0),
+        _row("conv_autotune_on", "img/s", 800.0),
+    ],
+}
 
 
 def _runs() -> list[tuple[str, dict[str, Any]]]:
-    return [("torch", {"frameworks": [TORCH], "missing": {}}),
-            ("tf", {"frameworks": [TF], "missing": {"torch": "torch is not installed"}})]
+    return [
+        ("torch", {"frameworks": [TORCH], "missing": {}}),
+        ("tf", {"frameworks": [TF], "missing": {"torch": "torch is not installed"}}),
+    ]
 
 
 def test_side_by_side_with_ratios() -> None:
@@ -235,13 +290,11 @@ def test_speedups_within_a_framework() -> None:
 
 
 def test_labels_not_run_and_skipped() -> None:
-    runs = [("", {"frameworks": [TORCH, {"framework": "tf", "skipped": "no GPU"}],
-                  "missing": {}})]
+    runs = [("", {"frameworks": [TORCH, {"framework": "tf", "skipped": "no GPU"}], "missing": {}})]
     assert [label for label, _fw in report.columns(runs)] == ["torch"]
     assert report.not_run(runs) == ["tf: no GPU"]
     assert report.not_run(_runs()) == ["tf lab: torch is not installed"]
-    assert [label for label, _ in report.columns([("lab", {"frameworks": [TORCH]})])] == [
-        "lab:torch"]
+    assert [label for label, _ in report.columns([("lab", {"frameworks": [TORCH]})])] == ["lab:torch"]
     assert report.skipped_reasons(report.columns(_runs())) == ["tf h2d_pinned: no pinned API"]
 
 
@@ -255,15 +308,23 @@ def project(tmp_path: Path) -> Project:
 
 def _running(engine: FakeEngine, *services: str) -> None:
     for s in services:
-        engine.running[s] = ContainerInfo(id=f"id-{s}", name=f"demo-{s}-1", service=s,
-                                          project="demo", state="running", health="healthy",
-                                          image=f"jlcompose/demo-{s}:x")
+        engine.running[s] = ContainerInfo(
+            id=f"id-{s}",
+            name=f"demo-{s}-1",
+            service=s,
+            project="demo",
+            state="running",
+            health="healthy",
+            image=f"jlcompose/demo-{s}:x",
+        )
 
 
 def test_command_runs_the_source_in_each_lab(project: Project, capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    replies = {"torch": {"schema": 1, "quick": False, "frameworks": [TORCH], "missing": {}},
-               "tf": {"schema": 1, "quick": False, "frameworks": [TF], "missing": {}}}
+    replies = {
+        "torch": {"schema": 1, "quick": False, "frameworks": [TORCH], "missing": {}},
+        "tf": {"schema": 1, "quick": False, "frameworks": [TF], "missing": {}},
+    }
 
     def handler(service: str, argv, user) -> tuple[int, list[str]]:
         assert argv[:2] == ["python3", "-c"] and argv[2] == command.bench_source()
@@ -296,11 +357,14 @@ def test_command_refusals(project: Project) -> None:
 
 def test_command_locally_with_nothing_measured() -> None:
     def local(quick: bool) -> dict[str, Any]:
-        return {"frameworks": [{"framework": "torch", "skipped": "PyTorch sees no CUDA GPU"}],
-                "missing": {"tf": "tensorflow is not installed"}}
+        return {
+            "frameworks": [{"framework": "torch", "skipped": "PyTorch sees no CUDA GPU"}],
+            "missing": {"tf": "tensorflow is not installed"},
+        }
 
     with pytest.raises(JlcomposeError, match="nothing was measured") as exc:
         command.bench(None, None, [], quick=False, as_json=False, local=local)
-    assert exc.value.message == ("nothing was measured (torch: PyTorch sees no CUDA GPU; "
-                                 "tensorflow is not installed).")
+    assert exc.value.message == (
+        "nothing was measured (torch: PyTorch sees no CUDA GPU; tensorflow is not installed)."
+    )
     assert exc.value.hint is not None and "--quick" in exc.value.hint

@@ -52,8 +52,13 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
         (RuntimeError("boom"), ExitCode.BUG, "jlcompose"),
     ],
 )
-def test_exit_code_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                         exc: BaseException, code: int, text: str) -> None:
+def test_exit_code_table(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exc: BaseException,
+    code: int,
+    text: str,
+) -> None:
     from jlcompose.commands import url
 
     def boom(args: object) -> int:

@@ -50,21 +50,34 @@ def info_json(compose: str | None) -> str:
     plugins = [{"Name": "buildx", "Version": "v0.1"}]
     if compose:
         plugins.append({"Name": "compose", "Version": compose, "SchemaVersion": "0.1.0"})
-    return json.dumps({"ServerVersion": "20.10.24", "ID": "ABC", "NCPU": 2,
-                       "ClientInfo": {"Plugins": plugins}, "Runtimes": {"runc": {}}})
+    return json.dumps(
+        {
+            "ServerVersion": "20.10.24",
+            "ID": "ABC",
+            "NCPU": 2,
+            "ClientInfo": {"Plugins": plugins},
+            "Runtimes": {"runc": {}},
+        }
+    )
 
 
 def test_info_reads_compose_from_the_plugin_list(engine: PowEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     canned = use(monkeypatch, Canned(stdout=info_json("v2.40.3")))
     info = engine.info()
-    assert (info.server_version, info.compose_version, info.engine_id) == ("20.10.24", "2.40.3", "ABC")
+    assert (info.server_version, info.compose_version, info.engine_id) == (
+        "20.10.24",
+        "2.40.3",
+        "ABC",
+    )
     assert len(canned.argv) == 1  # no second process to ask Compose its version
 
 
-@pytest.mark.parametrize(("compose", "words"), [(None, "not installed"), ("v2.17.3", "too old"),
-                                               ("v1.29.2", "too old")])
-def test_info_refuses_missing_or_old_compose(engine: PowEngine, monkeypatch: pytest.MonkeyPatch,
-                                             compose: str | None, words: str) -> None:
+@pytest.mark.parametrize(
+    ("compose", "words"), [(None, "not installed"), ("v2.17.3", "too old"), ("v1.29.2", "too old")]
+)
+def test_info_refuses_missing_or_old_compose(
+    engine: PowEngine, monkeypatch: pytest.MonkeyPatch, compose: str | None, words: str
+) -> None:
     use(monkeypatch, Canned(stdout=info_json(compose)))
     with pytest.raises(EngineError) as exc:
         engine.info()
@@ -77,16 +90,28 @@ def test_future_compose_major_is_accepted(engine: PowEngine, monkeypatch: pytest
 
 
 def test_daemon_down(engine: PowEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    use(monkeypatch, Canned(rc=1, stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
-                                         "Is the docker daemon running?\n"))
+    use(
+        monkeypatch,
+        Canned(
+            rc=1,
+            stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+            "Is the docker daemon running?\n",
+        ),
+    )
     with pytest.raises(EngineError) as exc:
         engine.info()
     assert "daemon is not running" in exc.value.message
 
 
 def test_socket_permission(engine: PowEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    use(monkeypatch, Canned(rc=1, stderr="permission denied while trying to connect to the Docker daemon "
-                                         "socket at unix:///var/run/docker.sock\n"))
+    use(
+        monkeypatch,
+        Canned(
+            rc=1,
+            stderr="permission denied while trying to connect to the Docker daemon "
+            "socket at unix:///var/run/docker.sock\n",
+        ),
+    )
     with pytest.raises(EngineError) as exc:
         engine.info()
     assert "docker` group" in (exc.value.hint or "")
@@ -102,10 +127,15 @@ def test_compose_refusal_is_a_config_error(engine: PowEngine, monkeypatch: pytes
 @pytest.mark.parametrize(
     ("stderr", "words"),
     [
-        ('Error response from daemon: could not select device driver "nvidia" with capabilities: [[gpu]]',
-         "cannot give this container a GPU"),
-        ("Error response from daemon: driver failed programming external connectivity on endpoint x: "
-         "Bind for 127.0.0.1:8888 failed: port is already allocated", "already in use"),
+        (
+            'Error response from daemon: could not select device driver "nvidia" with capabilities: [[gpu]]',
+            "cannot give this container a GPU",
+        ),
+        (
+            "Error response from daemon: driver failed programming external connectivity on endpoint x: "
+            "Bind for 127.0.0.1:8888 failed: port is already allocated",
+            "already in use",
+        ),
         ("Error response from daemon: something else", "starting torch failed"),
     ],
 )
@@ -117,9 +147,13 @@ def test_up_failures(engine: PowEngine, monkeypatch: pytest.MonkeyPatch, stderr:
     assert stderr in (exc.value.detail or "")
 
 
-def test_compose_calls_name_files_and_project_directory(engine: PowEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_calls_name_files_and_project_directory(
+    engine: PowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     canned = use(monkeypatch, Canned(stdout="{}"))
     engine.config()
     argv = canned.argv[0]
-    assert argv[1] == "compose" and "--file" in argv and argv[argv.index("--file") + 1].endswith("compose.yaml")
+    assert (
+        argv[1] == "compose" and "--file" in argv and argv[argv.index("--file") + 1].endswith("compose.yaml")
+    )
     assert argv[-3:] == ["config", "--format", "json"]

@@ -21,7 +21,12 @@ def test_pyproject_table_and_env_override(tmp_path: Path) -> None:
     )
     cfg = load_config(tmp_path, {"JLCOMPOSE_GPU": "gpu", "JLCOMPOSE_WAIT_TIMEOUT": "12.5"})
     assert (cfg.project_name, cfg.default_services, cfg.gpu, cfg.wait_timeout, cfg.ulimits) == (
-        "demo", ("tf",), "gpu", 12.5, True)
+        "demo",
+        ("tf",),
+        "gpu",
+        12.5,
+        True,
+    )
     assert cfg.project_name_explicit
 
 

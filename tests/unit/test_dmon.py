@@ -88,7 +88,10 @@ def test_older_driver_columns_dashes_and_several_gpus() -> None:
     )
     samples = parse_dmon(text)
     assert [(s.gpu, s.sm, s.mem) for s in samples] == [
-        (0, 50, 20), (1, None, None), (0, 70, 40), (1, 10, None)
+        (0, 50, 20),
+        (1, None, None),
+        (0, 70, 40),
+        (1, 10, None),
     ]
     by_gpu = {s.gpu: s for s in dmon.summarize(samples)}
     assert by_gpu[0].sm_mean == 60 and by_gpu[0].samples == 2
@@ -97,18 +100,14 @@ def test_older_driver_columns_dashes_and_several_gpus() -> None:
 
 def test_columns_are_found_by_name_not_position() -> None:
     # `-s um` adds frame-buffer columns; a reordered header must still parse right
-    text = (
-        "# gpu   mem    sm    fb  bar1\n"
-        "# Idx     %     %    MB    MB\n"
-        "    0     5    80  4096     2\n"
-    )
+    text = "# gpu   mem    sm    fb  bar1\n# Idx     %     %    MB    MB\n    0     5    80  4096     2\n"
     (s,) = parse_dmon(text)
     assert (s.sm, s.mem, s.fb_used_mib) == (80, 5, 4096)
 
 
 def test_headers_repeat_and_junk_lines_are_kept_aside() -> None:
     parser = DmonParser()
-    lines = (BUSY + UNDERUSED + "Failed to initialize NVML: Driver/library version mismatch\n")
+    lines = BUSY + UNDERUSED + "Failed to initialize NVML: Driver/library version mismatch\n"
     samples = [s for s in map(parser.feed, lines.splitlines()) if s is not None]
     assert len(samples) == 12
     assert parser.other == ["Failed to initialize NVML: Driver/library version mismatch"]

@@ -11,7 +11,10 @@ def test_same_inputs_same_hash() -> None:
 
 def test_each_input_changes_the_hash() -> None:
     base = image_hash(FILES, {"BASE_IMAGE": "a"}, "sha256:1")
-    assert image_hash([FILES[0], ("torch/requirements.txt", b"numpy==2.1\n")], {"BASE_IMAGE": "a"}, "sha256:1") != base
+    assert (
+        image_hash([FILES[0], ("torch/requirements.txt", b"numpy==2.1\n")], {"BASE_IMAGE": "a"}, "sha256:1")
+        != base
+    )
     assert image_hash([("Dockerfile", b"FROM y\n"), FILES[1]], {"BASE_IMAGE": "a"}, "sha256:1") != base
     assert image_hash(FILES, {"BASE_IMAGE": "b"}, "sha256:1") != base
     assert image_hash(FILES, {"BASE_IMAGE": "a"}, "sha256:2") != base
@@ -40,5 +43,7 @@ def test_non_requirement_files_hash_byte_for_byte() -> None:
 def test_normalize_keeps_options_and_urls() -> None:
     text = "-r base.txt\n--index-url https://x/simple#frag\nfoo @ https://h/f.whl#sha256=1\n"
     assert normalize_requirements(text).splitlines() == [
-        "-r base.txt", "--index-url https://x/simple#frag", "foo @ https://h/f.whl#sha256=1",
+        "-r base.txt",
+        "--index-url https://x/simple#frag",
+        "foo @ https://h/f.whl#sha256=1",
     ]

@@ -110,9 +110,7 @@ def test_the_table_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("arg", "message"), BAD, ids=[repr(a)[:40] for a, _ in BAD])
-def test_a_bad_argument_is_refused_and_nothing_is_touched(
-    project: Project, arg: str, message: str
-) -> None:
+def test_a_bad_argument_is_refused_and_nothing_is_touched(project: Project, arg: str, message: str) -> None:
     path = project.services["torch"].requirements
     before = path.read_bytes()
     engine = running_engine()

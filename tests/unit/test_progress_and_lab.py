@@ -22,10 +22,17 @@ def test_build_status_follows_steps_and_output() -> None:
 
 
 def test_address_from_compose_config() -> None:
-    cfg = {"services": {"torch": {"ports": [
-        {"target": 22, "published": "2222"},
-        {"target": 8888, "published": "18888", "host_ip": "127.0.0.1"},
-    ]}, "tf": {"ports": [{"target": 8888, "published": "8889", "host_ip": "0.0.0.0"}]}}}
+    cfg = {
+        "services": {
+            "torch": {
+                "ports": [
+                    {"target": 22, "published": "2222"},
+                    {"target": 8888, "published": "18888", "host_ip": "127.0.0.1"},
+                ]
+            },
+            "tf": {"ports": [{"target": 8888, "published": "8889", "host_ip": "0.0.0.0"}]},
+        }
+    }
     assert address_of(cfg, "torch") == Address("127.0.0.1", "127.0.0.1", 18888)
     assert address_of(cfg, "tf") == Address("127.0.0.1", "0.0.0.0", 8889)
     assert address_of(cfg, "none") is None
@@ -43,8 +50,13 @@ def test_port_in_use() -> None:
 
 def test_wait_ready_gives_up_when_container_exits() -> None:
     calls = []
-    ok = wait_ready(Address("127.0.0.1", "127.0.0.1", 9), "t", timeout=30,
-                    still_alive=lambda: calls.append(1) or False, sleep=lambda _: None)
+    ok = wait_ready(
+        Address("127.0.0.1", "127.0.0.1", 9),
+        "t",
+        timeout=30,
+        still_alive=lambda: calls.append(1) or False,
+        sleep=lambda _: None,
+    )
     assert ok is False and calls == [1]
 
 
@@ -54,6 +66,12 @@ def test_wait_ready_times_out() -> None:
     def sleep(d: float) -> None:
         now[0] += d
 
-    ok = wait_ready(Address("127.0.0.1", "127.0.0.1", 9), "t", timeout=5, still_alive=lambda: True,
-                    clock=lambda: now[0], sleep=sleep)
+    ok = wait_ready(
+        Address("127.0.0.1", "127.0.0.1", 9),
+        "t",
+        timeout=5,
+        still_alive=lambda: True,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
     assert ok is False and now[0] >= 5

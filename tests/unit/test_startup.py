@@ -112,9 +112,7 @@ def test_each_switch_alone(torch: types.ModuleType, env: pytest.MonkeyPatch, ben
     assert (torch.precision == "high") is (tf32 == "true")
 
 
-def test_a_broken_torch_prints_one_line_and_does_not_raise(
-    torch: types.ModuleType, capsys
-) -> None:
+def test_a_broken_torch_prints_one_line_and_does_not_raise(torch: types.ModuleType, capsys) -> None:
     def refuse(value: str) -> None:
         raise RuntimeError("no such precision")
 
@@ -168,7 +166,11 @@ def test_real_torch_in_a_fresh_interpreter() -> None:
     )
     env = {"PATH": "/usr/bin:/bin", "JLC_TF32": "1", "JLC_CUDNN_BENCHMARK": "1"}
     done = subprocess.run(  # noqa: S603  # our own interpreter and script
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120,
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
