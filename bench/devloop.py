@@ -193,18 +193,11 @@ def bench_help(lab: Lab, runs: int) -> list[dict[str, Any]]:
 def bench_noop_up(lab: Lab, runs: int) -> dict[str, Any]:
     lab.jlc("up", "torch", "--cpu")
     lab.jlc("up", "torch", "--cpu")  # settles the state file
+    env = {"JLC_TORCH_TAG": _running_tag(lab), "JUPYTER_TOKEN": _token(lab)}
     ours, base = [], []
     for _ in range(runs):  # interleaved so drift hits both alike
         ours.append(timed(lambda: lab.jlc("up", "torch", "--cpu")))
-        base.append(
-            timed(
-                lambda: sh(
-                    [*lab.compose, "up", "-d", "torch"],
-                    cwd=lab.root,
-                    env={"JLC_TORCH_TAG": _running_tag(lab), "JUPYTER_TOKEN": _token(lab)},
-                )
-            )
-        )
+        base.append(timed(lambda: sh([*lab.compose, "up", "-d", "torch"], cwd=lab.root, env=env)))
     return row(
         "`jlcompose up torch`, nothing changed, lab running",
         ours,
