@@ -328,23 +328,20 @@ def bench_watch(lab: Lab, runs: int) -> dict[str, Any]:
     latencies: list[float] = []
     installs_for_burst = -1
     try:
-        _read_until(proc, "watching", 30)
+        _read_until(proc, "watching the requirements", 30)
         for i in range(runs):
-            pkg = PLUS_ONE[i]
             t0 = time.perf_counter()
-            lab.req.write_text(lab.req.read_text() + pkg + "\n")
-            _read_until(proc, "install", 30)
+            lab.req.write_text(lab.req.read_text() + PLUS_ONE[i] + "\n")
+            _read_until(proc, "installing in ", 30)
             latencies.append(time.perf_counter() - t0)
-            _read_until(proc, "", 0.0)
-            time.sleep(3)  # let the install finish before the next save
-        # ten saves in two seconds
-        before = _drain(proc, 5)
+            _read_until(proc, "installed in ", 60)  # let it finish before the next save
+        # ten saves in two seconds, the last one adding a package
         for j in range(10):
-            lab.req.write_text(lab.req.read_text() + f"# save {j}\n" + ("bidict\n" if j == 9 else ""))
+            extra = PLUS_ONE[runs] + "\n" if j == 9 else ""
+            lab.req.write_text(lab.req.read_text() + f"# save {j}\n" + extra)
             time.sleep(0.2)
-        after = _drain(proc, 8)
-        installs_for_burst = sum(1 for line in after.splitlines() if "installing" in line.lower())
-        del before
+        after = _drain(proc, 10)
+        installs_for_burst = sum(1 for line in after.splitlines() if "installing in " in line)
     finally:
         proc.terminate()
         proc.wait(20)

@@ -8,8 +8,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from jlcompose.errors import JlcomposeError
 
 
@@ -38,6 +36,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
 @contextlib.contextmanager
 def locked(lock_path: Path, *, timeout: float = 120.0, what: str = "this project") -> Iterator[None]:
     """Serialize read-modify-write cycles between jlcompose processes (pipreq, watch, up)."""
+    from filelock import FileLock, Timeout  # here, not at the top: `up` with nothing to do never locks
+
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(lock_path), timeout=timeout):

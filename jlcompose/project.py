@@ -16,7 +16,7 @@ from jlcompose.compose import Engine
 from jlcompose.config import Config, find_root, load_config
 from jlcompose.errors import ConfigError, RequirementError, UnknownService
 from jlcompose.files import atomic_write, locked
-from jlcompose.requirements import include_paths
+from jlcompose.includes import include_paths
 
 TAG_PENDING = "jlc-pending"
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jlcompose.errors import RequirementError
 
-_INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
 # pip's own rule (pip/_internal/req/req_file.py COMMENT_RE): '#' at the start or after whitespace
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|)")
@@ -22,27 +20,6 @@ _ARCHIVE = re.compile(r"\.(whl|tar\.gz|tgz|tar\.bz2|tar\.xz|zip|egg)$", re.IGNOR
 _VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
 # never meaningful in a requirement we write; `$` would even be expanded by pip (${VAR})
 _METACHARS = set(";|&$`\\'\"(){}")
-
-
-def include_paths(path: Path, _seen: set[Path] | None = None) -> list[Path]:
-    """Files reached from `path` through -r/-c lines, recursively (not `path` itself)."""
-    seen = set() if _seen is None else _seen
-    out: list[Path] = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):  # missing, unreadable or not text: nothing to follow
-        return out
-    for line in text.splitlines():
-        m = _INCLUDE.match(line)
-        if not m or "://" in m.group(1):
-            continue
-        inc = (path.parent / m.group(1)).resolve()
-        if inc in seen:
-            continue
-        seen.add(inc)
-        out.append(inc)
-        out.extend(include_paths(inc, seen))
-    return out
 
 
 # -- command-line arguments ------------------------------------------------------------

@@ -22,12 +22,12 @@ from jlcompose.errors import (
 from jlcompose.files import atomic_write, locked
 from jlcompose.hotinstall import install as pip_install
 from jlcompose.hotinstall import lab_running, lock_path, record
+from jlcompose.includes import include_paths
 from jlcompose.project import Project, Service, make_engine, open_project
 from jlcompose.requirements import (
     Change,
     edit,
     has_hashes,
-    include_paths,
     requirement_lines,
     validate_argument,
 )

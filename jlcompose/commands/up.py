@@ -9,11 +9,11 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jlcompose import console
+from jlcompose import console, fastpath
 from jlcompose.compose import ContainerInfo, Engine
 from jlcompose.errors import BuildFailed, ConfigError, StartFailed, UsageError
 from jlcompose.files import locked
-from jlcompose.lab import lab_url, port_in_use, wait_ready
+from jlcompose.lab import Address, lab_url, port_in_use, wait_ready
 from jlcompose.progress import BuildView
 from jlcompose.project import HASH_LABEL, Project, make_engine, open_project
 from jlcompose.targets import Target, resolve, tags_of
@@ -88,6 +88,12 @@ def up(
     project.ensure_state_dir()
     project.sync_ca_certs()
     token = project.token()
+    if not (rebuild or recreate):
+        fast = fastpath.try_fast_up(project, services, gpu=gpu, token=token)
+        if fast is not None:
+            for service in services:
+                console.ok(f"{service.name}: running, nothing changed")
+            return _print_urls(fast, token, open_browser=open_browser)
     # One `up` at a time per project: a second one waits, then finds the image built.
     with locked(project.state_dir / "up.lock", timeout=1800, what="this project's labs"):
         probe = engine_factory(project, cpu=gpu == "cpu")
@@ -139,12 +145,21 @@ def up(
         for svc, target in targets.items():
             _wait(project, engine, target, after.get(svc), token)
             if svc not in kept:
-                _record(project, target, before.get(svc), after.get(svc), cpu=cpu, digest=digests[svc])
+                _record(
+                    project, target, before.get(svc), after.get(svc), cpu=cpu, digest=digests[svc], gpu=gpu
+                )
+    addresses = []
     for target in targets.values():
         if target.address is None:
             console.warn(f"{target.service.name} publishes no port for JupyterLab (8888).")
-            continue
-        url = lab_url(target.address, token)
+        else:
+            addresses.append(target.address)
+    return _print_urls(addresses, token, open_browser=open_browser)
+
+
+def _print_urls(addresses: Sequence[Address], token: str, *, open_browser: bool) -> int:
+    for address in addresses:
+        url = lab_url(address, token)
         console.data(url)
         if open_browser:
             webbrowser.open(url)
@@ -286,15 +301,18 @@ def _record(
     *,
     cpu: bool,
     digest: str,
+    gpu: str,
 ) -> None:
     recreated = before is None or after is None or before.id != after.id
     text = target.service.requirements.read_text(encoding="utf-8")
+    fast = fastpath.record(project, target.service, gpu=gpu, cpu=cpu, tag=target.tag, address=target.address)
 
     def change(state: dict[str, Any]) -> None:
         svc = state.setdefault("services", {}).setdefault(target.service.name, {})
         svc["mode"] = "cpu" if cpu else "gpu"
         svc["container"] = after.id if after else None
         svc["config_digest"] = digest
+        svc.update(fast)
         if recreated:
             svc["hot_installed"] = []
             svc["removed"] = []

@@ -21,8 +21,8 @@ from jlcompose.commands import up as up_command
 from jlcompose.compose import Engine
 from jlcompose.errors import ExitCode, InstallFailed, JlcomposeError
 from jlcompose.files import atomic_write, locked
+from jlcompose.includes import include_paths
 from jlcompose.project import Project, Service, make_engine, open_project
-from jlcompose.requirements import include_paths
 
 HELP = "hot-install packages into the running lab whenever a requirements file changes"
 DESCRIPTION = """\

@@ -165,3 +165,26 @@ def test_token_is_stable_private_and_long(project: Project) -> None:
     t1 = project.token()
     assert t1 == project.token() and len(t1) >= 32
     assert (project.state_dir / "token").stat().st_mode & 0o777 == 0o600
+
+
+def test_nothing_changed_and_lab_answers_needs_no_engine(project: Project, engine: FakeEngine,
+                                                         factory: Factory, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from jlcompose import fastpath
+
+    up(project, ["torch"], engine_factory=factory)
+    first = capsys.readouterr().out
+    monkeypatch.setattr(fastpath, "status_code", lambda address, token, timeout=1.0: 200)
+    factory.calls.clear()
+    assert up(project, ["torch"], engine_factory=factory) == 0
+    out, err = capsys.readouterr()
+    assert factory.calls == [] and out == first and "nothing changed" in err
+    # any input change takes the full path again
+    project.services["torch"].requirements.write_text("six\n")
+    up(project, ["torch"], engine_factory=factory)
+    assert factory.calls and builds(engine) == ["torch", "torch"]
+    # and so does a lab that does not answer
+    factory.calls.clear()
+    monkeypatch.setattr(fastpath, "status_code", lambda address, token, timeout=1.0: None)
+    up(project, ["torch"], engine_factory=factory)
+    assert factory.calls

@@ -12,9 +12,17 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.docker
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=20000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=20000",
+]
 
 
 def _browser() -> str:
@@ -27,8 +35,9 @@ def _browser() -> str:
 def _dom(browser: str, url: str, profile: Path, shot: Path | None = None) -> str:
     args = [browser, *FLAGS, f"--user-data-dir={profile}"]
     if shot is not None:
-        subprocess.run([*args, f"--screenshot={shot}", "--window-size=1280,800", url],
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*args, f"--screenshot={shot}", "--window-size=1280,800", url], capture_output=True, timeout=120
+        )
     res = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     return res.stdout
 

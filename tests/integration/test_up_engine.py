@@ -86,7 +86,8 @@ def test_lab_lifecycle(lab_project: Path) -> None:
     # unchanged -> no build, same container
     again = run_cli("up", "torch", cwd=root)
     assert again.returncode == 0, again.stderr
-    assert "no build needed" in again.stderr and "building image" not in again.stderr
+    # nothing changed and the lab answers: no Docker call at all
+    assert "running, nothing changed" in again.stderr and "building image" not in again.stderr
     assert _container_id(root, name) == cid1
     assert again.stdout.strip() == url
 

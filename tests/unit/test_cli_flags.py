@@ -31,8 +31,13 @@ BAD_FLAGS = [
 
 
 @pytest.mark.parametrize(("argv", "words"), BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
-def test_bad_flags(argv: list[str], words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags(
+    argv: list[str],
+    words: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     root = copy_template(tmp_path / "p")
     monkeypatch.chdir(root)
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}

@@ -10,6 +10,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from jlcompose.errors import RequirementError
+from jlcompose.includes import include_paths
 from jlcompose.requirements import (
     Change,
     Diff,
@@ -17,7 +18,6 @@ from jlcompose.requirements import (
     diff,
     edit,
     has_hashes,
-    include_paths,
     requirement_lines,
 )
 
