@@ -374,21 +374,24 @@ class PowEngine:
         self._call("stopping", lambda: self._docker.compose.stop(list(services)))
 
     def _describe(self, c: Any) -> ContainerInfo:
-        labels = dict(c.config.labels or {})
+        # the inspect result `container.list` just fetched: each attribute of a
+        # python-on-whales Container would re-run `docker inspect` once its 10 ms cache aged
+        data = getattr(c, "_inspect_result", None) or c._get_inspect_result()
+        labels = dict(data.config.labels or {})
         env = {}
-        for item in c.config.env or []:
+        for item in data.config.env or []:
             key, _, value = item.partition("=")
             env[key] = value
-        health = c.state.health.status if c.state.health else None
-        requests = getattr(c.host_config, "device_requests", None) or []
+        health = data.state.health.status if data.state.health else None
+        requests = getattr(data.host_config, "device_requests", None) or []
         return ContainerInfo(
-            id=c.id,
-            name=c.name,
+            id=str(data.id),
+            name=str(data.name).lstrip("/"),
             service=labels.get("com.docker.compose.service", ""),
             project=labels.get("com.docker.compose.project", ""),
-            state=str(c.state.status),
+            state=str(data.state.status),
             health=str(health) if health else None,
-            image=str(c.config.image),
+            image=str(data.config.image),
             labels=labels,
             env=env,
             gpu=bool(requests),
