@@ -219,10 +219,6 @@ class Project:
             out.append((rel, p.read_bytes()))
         return out
 
-    def image_hash(self, service: Service, build_args: Mapping[str, str], base_id: str | None) -> str:
-        args = {k: v for k, v in build_args.items() if k != "JLC_HASH"}
-        return hashing.image_hash(self.hash_inputs(service), args, base_id)
-
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a Compose .env file (enough to learn a few jlcompose variables)."""
@@ -300,13 +296,14 @@ def make_engine(
     cpu: bool = False,
     tags: Mapping[str, str] | None = None,
     project_name: str | None = None,
+    extra_files: Sequence[Path] = (),
 ) -> Engine:
     """The real engine for this project. Command tests replace this function with a fake."""
     from jlcompose.compose import PowEngine
 
     return PowEngine(
         project.root,
-        project.compose_files(cpu=cpu),
+        [*project.compose_files(cpu=cpu), *extra_files],
         project.env_files(),
         project.variables(tags),
         # the shipped compose.yaml names the project ${JLC_PROJECT}, which we set: no need to

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jlcompose import hashing
+from jlcompose import hashing, quickbuild
 from jlcompose.compose import Engine
 from jlcompose.lab import Address, address_of
 from jlcompose.project import Project, Service, build_args_of, image_repo_of
@@ -19,6 +19,8 @@ class Target:
     hash: str
     build_args: Mapping[str, str]
     address: Address | None
+    inputs: str = ""  # the hash of everything but requirements.txt (quick builds)
+    requirements_text: str = ""
 
     @property
     def tag(self) -> str:
@@ -39,8 +41,19 @@ def resolve(
         base = args.get("BASE_IMAGE")
         # a local base rebuilt under the same tag must count as a change
         base_id = engine.image_id(base) if base else None
-        digest = project.image_hash(svc, args, base_id)
-        out[svc.name] = Target(svc, repo, digest, args, address_of(compose_config, svc.name))
+        files = project.hash_inputs(svc)
+        args = {k: v for k, v in args.items() if k != "JLC_HASH"}
+        digest = hashing.image_hash(files, args, base_id)
+        rel = svc.requirements.relative_to(project.root / project.config.docker_files).as_posix()
+        out[svc.name] = Target(
+            svc,
+            repo,
+            digest,
+            args,
+            address_of(compose_config, svc.name),
+            inputs=quickbuild.inputs_hash(files, rel, args, base_id),
+            requirements_text=svc.requirements.read_text(encoding="utf-8"),
+        )
     return out
 
 

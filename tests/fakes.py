@@ -25,6 +25,7 @@ class FakeEngine:
     gpu: bool = False
     exec_handler: Callable[[str, Sequence[str], str | None], tuple[int, list[str]]] | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    extra_files: list[Any] = field(default_factory=list)  # compose overrides of the last factory call
     build_lines: list[str] = field(default_factory=lambda: ["#1 [lab 1/2] FROM base", "#1 DONE 0.1s"])
 
     def info(self) -> EngineInfo:
@@ -62,7 +63,12 @@ class FakeEngine:
         image = self.compose_config["services"][service]["image"]
         repo = image.rpartition(":")[0]
         tag = self.variables.get(f"JLC_{service.upper()}_TAG", "latest")
-        self.image_store[f"{repo}:{tag}"] = {"org.jlcompose.hash": build_args.get("JLC_HASH", "")}
+        self.image_store[f"{repo}:{tag}"] = {
+            "org.jlcompose.hash": build_args.get("JLC_HASH", ""),
+            "org.jlcompose.inputs": build_args.get("JLC_INPUTS", ""),
+            "org.jlcompose.requirements": build_args.get("JLC_REQUIREMENTS", ""),
+            "org.jlcompose.quick-depth": "1" if self.extra_files else "0",
+        }
 
     def up(self, services: Sequence[str]) -> None:
         self.calls.append(("up", tuple(services)))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import webbrowser
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from jlcompose import console, fastpath
+from jlcompose import console, fastpath, quickbuild
 from jlcompose.compose import ContainerInfo, Engine
 from jlcompose.errors import BuildFailed, ConfigError, StartFailed, UsageError
-from jlcompose.files import locked
+from jlcompose.files import atomic_write, locked
 from jlcompose.lab import Address, lab_url, port_in_use, wait_ready
 from jlcompose.progress import BuildView
 from jlcompose.project import HASH_LABEL, Project, make_engine, open_project
@@ -110,7 +112,17 @@ def up(
             )
         engine = engine_factory(project, cpu=gpu == "cpu", tags=tags_of(targets), project_name=name)
         for target in targets.values():
-            _build_if_needed(engine, target, rebuild=rebuild, no_build=no_build)
+            quick_engine = functools.partial(
+                engine_factory, project, cpu=gpu == "cpu", tags=tags_of(targets), project_name=name
+            )
+            _build_if_needed(
+                engine,
+                target,
+                rebuild=rebuild,
+                no_build=no_build,
+                quick_engine=quick_engine,
+                state_dir=project.state_dir,
+            )
 
         # an engine restarted with the NVIDIA runtime added gets a new key, so a new probe
         engine_key = "|".join((info.engine_id, info.server_version, *sorted(info.runtimes)))
@@ -166,7 +178,15 @@ def _print_urls(addresses: Sequence[Address], token: str, *, open_browser: bool)
     return 0
 
 
-def _build_if_needed(engine: Engine, target: Target, *, rebuild: bool, no_build: bool) -> None:
+def _build_if_needed(
+    engine: Engine,
+    target: Target,
+    *,
+    rebuild: bool,
+    no_build: bool,
+    quick_engine: Callable[..., Engine],
+    state_dir: Path,
+) -> None:
     labels = engine.image_labels(target.ref)
     current = labels is not None and labels.get(HASH_LABEL) == target.hash
     name = target.service.name
@@ -178,18 +198,49 @@ def _build_if_needed(engine: Engine, target: Target, *, rebuild: bool, no_build:
             f"{name}: the image for hash {target.tag} does not exist and --no-build was given.",
             hint=f"run `jlcompose up {name}` without --no-build.",
         )
+    args = {
+        **target.build_args,
+        "JLC_HASH": target.hash,
+        "JLC_INPUTS": target.inputs,
+        "JLC_REQUIREMENTS": quickbuild.encode(target.requirements_text),
+    }
+    quick = (
+        None
+        if rebuild
+        else quickbuild.plan(engine.images(target.repo), target.inputs, target.requirements_text)
+    )
+    if quick is not None:
+        override = state_dir / f"quick-{name}.yaml"
+        atomic_write(override, quickbuild.override_yaml(name, quick).encode())
+        console.step(
+            f"{name}: quick build of image {target.tag}: adding {', '.join(quick.added)} "
+            f"to {quick.previous.rpartition(':')[2]}"
+        )
+        try:
+            with BuildView(name) as view:
+                quick_engine(extra_files=[override]).build(name, args, view)
+        except BuildFailed as exc:
+            console.warn(f"{name}: the quick build failed ({exc.message}); building in full")
+        else:
+            _check_label(engine, target)
+            console.ok(f"{name}: built {target.tag} in {view.elapsed:.1f} s (quick build)")
+            return
     console.step(f"{name}: building image {target.tag} (what shapes it changed)")
-    args = {**target.build_args, "JLC_HASH": target.hash}
     with BuildView(name) as view:
         engine.build(name, args, view)
+    _check_label(engine, target)
+    console.ok(f"{name}: built {target.tag} in {view.elapsed:.1f} s")
+
+
+def _check_label(engine: Engine, target: Target) -> None:
     labels = engine.image_labels(target.ref)
     if labels is None or labels.get(HASH_LABEL) != target.hash:
         raise BuildFailed(
-            f"the build of {name} finished but image {target.ref} carries no matching hash label.",
+            f"the build of {target.service.name} finished but image {target.ref} carries no "
+            "matching hash label.",
             hint="check that compose/compose.yaml tags the image with ${JLC_..._TAG} and the "
             "Dockerfile ends with the JLC_HASH label.",
         )
-    console.ok(f"{name}: built {target.tag} in {view.elapsed:.1f} s")
 
 
 def _decide_cpu(project: Project, engine: Engine, gpu: str, engine_id: str, image: str) -> bool:

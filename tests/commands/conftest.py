@@ -41,9 +41,11 @@ class Factory:
         cpu: bool = False,
         tags: dict[str, str] | None = None,
         project_name: str | None = None,
+        extra_files: Any = (),
     ) -> FakeEngine:
-        self.calls.append({"cpu": cpu, "tags": dict(tags or {})})
+        self.calls.append({"cpu": cpu, "tags": dict(tags or {}), "extra_files": list(extra_files)})
         self.engine.variables = project.variables(tags)
+        self.engine.extra_files = list(extra_files)
         return self.engine
 
 

@@ -167,9 +167,13 @@ def test_token_is_stable_private_and_long(project: Project) -> None:
     assert (project.state_dir / "token").stat().st_mode & 0o777 == 0o600
 
 
-def test_nothing_changed_and_lab_answers_needs_no_engine(project: Project, engine: FakeEngine,
-                                                         factory: Factory, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_changed_and_lab_answers_needs_no_engine(
+    project: Project,
+    engine: FakeEngine,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from jlcompose import fastpath
 
     up(project, ["torch"], engine_factory=factory)
@@ -188,3 +192,54 @@ def test_nothing_changed_and_lab_answers_needs_no_engine(project: Project, engin
     monkeypatch.setattr(fastpath, "status_code", lambda address, token, timeout=1.0: None)
     up(project, ["torch"], engine_factory=factory)
     assert factory.calls
+
+
+def test_added_lines_build_quickly_on_the_previous_image(
+    project: Project, engine: FakeEngine, factory: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = project.services["torch"].requirements
+    req.write_text("six\n")
+    up(project, ["torch"], engine_factory=factory)
+    first = engine.running["torch"].image
+    req.write_text("six\ntabulate  # tables\n")
+    capsys.readouterr()
+    up(project, ["torch"], engine_factory=factory)
+    err = capsys.readouterr().err
+    assert "quick build" in err and "adding tabulate" in err
+    override = project.state_dir / "quick-torch.yaml"
+    quick_call = [c for c in factory.calls if c["extra_files"]]
+    assert quick_call and quick_call[0]["extra_files"] == [override]
+    assert f"FROM {first}" in override.read_text()
+    # a removed line, or --rebuild, means a full build from the base image
+    req.write_text("tabulate\n")
+    factory.calls.clear()
+    up(project, ["torch"], engine_factory=factory)
+    assert not [c for c in factory.calls if c["extra_files"]]
+    req.write_text("tabulate\nsix\n")
+    factory.calls.clear()
+    up(project, ["torch"], rebuild=True, engine_factory=factory)
+    assert not [c for c in factory.calls if c["extra_files"]]
+
+
+def test_failed_quick_build_falls_back_to_a_full_one(
+    project: Project, engine: FakeEngine, factory: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = project.services["torch"].requirements
+    req.write_text("six\n")
+    up(project, ["torch"], engine_factory=factory)
+    req.write_text("six\ntabulate\n")
+    real_build = engine.build
+
+    failed = []
+
+    def build(service, build_args, on_line):  # type: ignore[no-untyped-def]
+        if engine.extra_files and not failed:  # the quick build (one fake engine plays both)
+            failed.append(1)
+            raise BuildFailed("the quick one broke.")
+        engine.extra_files = []
+        real_build(service, build_args, on_line)
+
+    engine.build = build  # type: ignore[method-assign]
+    up(project, ["torch"], engine_factory=factory)
+    err = capsys.readouterr().err
+    assert "quick build failed" in err and "building image" in err

@@ -308,3 +308,38 @@ def test_extra_ca_certificates_reach_the_image(lab_project: Path, tmp_path: Path
     pem = (certs / "corp.crt").read_text().strip().splitlines()[1]
     bundle = _exec(cid, "cat", "/etc/ssl/certs/ca-certificates.crt").stdout
     assert pem in bundle
+
+
+def test_added_requirement_builds_quickly_on_the_previous_image(lab_project: Path) -> None:
+    root, name = lab_project, _project_name(lab_project)
+    req = root / "docker_files/torch/requirements.txt"
+    req.write_text("six==1.16.0\n")
+    first = run_cli("up", "torch", "--cpu", cwd=root)
+    assert first.returncode == 0, first.stderr
+    req.write_text("six==1.16.0\nidna==3.7  # added later\n")
+    quick = run_cli("up", "torch", "--cpu", cwd=root)
+    assert quick.returncode == 0, quick.stderr
+    assert "quick build" in quick.stderr and "adding idna==3.7" in quick.stderr
+    cid = _container_id(root, name)
+    probe = "import six, idna; print(six.__version__, idna.__version__)"
+    assert _exec(cid, "python3", "-c", probe).stdout.split() == ["1.16.0", "3.7"]
+    image = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Config.Image}}", cid], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    def label(key: str) -> str:
+        return subprocess.run(
+            ["docker", "image", "inspect", "-f", f'{{{{index .Config.Labels "{key}"}}}}', image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    assert label("org.jlcompose.quick-depth") == "1" and label("org.jlcompose.quick-from")
+
+    full = run_cli("up", "torch", "--cpu", "--rebuild", cwd=root)
+    assert full.returncode == 0, full.stderr
+    assert "building image" in full.stderr and "quick build" not in full.stderr
+    assert label("org.jlcompose.quick-depth") == "0"
+    cid = _container_id(root, name)
+    assert _exec(cid, "python3", "-c", probe).stdout.split() == ["1.16.0", "3.7"]
