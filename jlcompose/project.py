@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jlcompose import hashing
 from jlcompose.compose import Engine
 from jlcompose.config import Config, find_root, load_config
 from jlcompose.errors import ConfigError, RequirementError, UnknownService

@@ -92,7 +92,8 @@ COPY {service}/ /opt/jlcompose/requirements/
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=cache,target=/root/.cache/pip \\
     set -e; cd /opt/jlcompose/requirements; \\
     export UV_CACHE_DIR=/root/.cache/uv PIP_CACHE_DIR=/root/.cache/pip; \\
-    c=""; if [ -n "$${{PIP_CONSTRAINT:-}}" ] && [ -s "$${{PIP_CONSTRAINT}}" ]; then c="--constraint $${{PIP_CONSTRAINT}}"; fi; \\
+    c=""; if [ -n "$${{PIP_CONSTRAINT:-}}" ] && [ -s "$${{PIP_CONSTRAINT}}" ]; then \\
+      c="--constraint $${{PIP_CONSTRAINT}}"; fi; \\
     if python3 -m uv --version >/dev/null 2>&1; then \\
       python3 -m uv pip install --system --break-system-packages $$c -r requirements.txt; \\
     else \\

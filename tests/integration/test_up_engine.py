@@ -95,7 +95,7 @@ def test_lab_lifecycle(lab_project: Path) -> None:
     req.write_bytes(original + b"six==1.16.0\n")
     edited = run_cli("up", "torch", cwd=root)
     assert edited.returncode == 0, edited.stderr
-    assert "building image" in edited.stderr
+    assert "quick build" in edited.stderr  # only a line was added
     cid2 = _container_id(root, name)
     assert cid2 != cid1
     assert _exec(cid2, "python3", "-c", "import six; print(six.__version__)").stdout.strip() == "1.16.0"
