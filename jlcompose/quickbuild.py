@@ -94,8 +94,8 @@ RUN --mount=type=cache,target=/root/.cache/uv --mount=type=cache,target=/root/.c
     export UV_CACHE_DIR=/root/.cache/uv PIP_CACHE_DIR=/root/.cache/pip; \\
     c=""; if [ -n "$${{PIP_CONSTRAINT:-}}" ] && [ -s "$${{PIP_CONSTRAINT}}" ]; then \\
       c="--constraint $${{PIP_CONSTRAINT}}"; fi; \\
-    if python3 -m uv --version >/dev/null 2>&1; then \\
-      python3 -m uv pip install --system --break-system-packages $$c -r requirements.txt; \\
+    if command -v uv >/dev/null; then \\
+      uv pip install --system --break-system-packages $$c -r requirements.txt; \\
     else \\
       python3 -m pip install $$c -r requirements.txt; \\
     fi
