@@ -285,3 +285,17 @@ def test_twenty_concurrent_pipreqs_lose_and_duplicate_nothing(project: Project) 
     lines = text.splitlines()[2:]
     assert sorted(lines) == sorted(packages)  # each exactly once, nothing else
     assert set(requirement_lines(text)) == {"numpy"} | {p.split("==")[0] for p in packages}
+
+
+def test_ctrl_c_during_the_install_changes_nothing(project: Project) -> None:
+    """Ctrl-C while pip runs in the lab: no file change, nothing recorded, exit 130 from the CLI."""
+    engine = start(FakeEngine())
+
+    def interrupted(service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
+        raise KeyboardInterrupt
+
+    engine.exec_handler = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        pipreq(project, engine, ["six"], [project.services["torch"]])
+    assert req_path(project).read_bytes() == ORIGINAL
+    assert not (project.state_dir / "state.json").exists() or "six" not in json.dumps(state(project))
