@@ -343,3 +343,13 @@ def test_added_requirement_builds_quickly_on_the_previous_image(lab_project: Pat
     assert label("org.jlcompose.quick-depth") == "0"
     cid = _container_id(root, name)
     assert _exec(cid, "python3", "-c", probe).stdout.split() == ["1.16.0", "3.7"]
+
+
+def test_compose_file_is_valid_with_no_environment() -> None:
+    """`docker compose -f compose/compose.yaml config` passes with nothing set (plain-Compose users)."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ["PATH"]}
+    for extra in ([], ["-f", "compose/compose.cpu.yaml"], ["-f", "compose/compose.ulimits.yaml"]):
+        res = subprocess.run(["docker", "compose", "-f", "compose/compose.yaml", *extra, "config", "-q"],
+                             cwd=repo, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
