@@ -162,3 +162,31 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def project_name(root: Path) -> str:
+    """The Compose project name the `lab_project` fixture wrote into .env."""
+    for line in (root / ".env").read_text().splitlines():
+        if line.startswith("JLC_PROJECT="):
+            return line.split("=", 1)[1]
+    raise AssertionError(f"no JLC_PROJECT in {root / '.env'}")
+
+
+def container_id(root: Path, service: str = "torch") -> str:
+    """The one running container of a service of the project at root."""
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={project_name(root)}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(out) == 1, out
+    return out[0]

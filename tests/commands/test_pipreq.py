@@ -270,7 +270,7 @@ sys.exit(main(["-C", sys.argv[1], "pipreq", "--no-install", sys.argv[2]]))
 def test_twenty_concurrent_pipreqs_lose_and_duplicate_nothing(project: Project) -> None:
     packages = [f"pkg-{i:02d}=={i}.0" for i in range(20)]
     procs = [
-        subprocess.Popen(  # noqa: S603  # our own interpreter running our own script
+        subprocess.Popen(  # our own interpreter running our own script
             [sys.executable, "-c", SCRIPT, str(project.root), pkg],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

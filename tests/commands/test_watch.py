@@ -126,7 +126,7 @@ def rename_over(path: Path, text: str) -> None:
 def sed_i(path: Path, text: str) -> None:
     old = path.read_text(encoding="utf-8")
     assert text == old + "tabulate\n"
-    subprocess.run(["sed", "-i", "$a tabulate", str(path)], check=True)  # noqa: S603 - fixed argv
+    subprocess.run(["sed", "-i", "$a tabulate", str(path)], check=True)
 
 
 def vim_style(path: Path, text: str) -> None:
@@ -427,7 +427,7 @@ def test_stop_without_a_watcher_via_cli(project, capsys):
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
 def test_signals_stop_cleanly(project, sig, code):
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+    child = subprocess.Popen(
         [sys.executable, "-m", "jlcompose", "-C", str(project.root), "watch", "torch"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import container_id, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -22,31 +22,11 @@ services:
 
 
 def _container(root: Path) -> str:
-    name = next(
-        line.split("=", 1)[1]
-        for line in (root / ".env").read_text().splitlines()
-        if line.startswith("JLC_PROJECT=")
-    )
-    out = subprocess.run(  # noqa: S603  # fixed docker argv
-        [
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={name}",
-            "--filter",
-            "label=com.docker.compose.service=torch",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert len(out) == 1, out
-    return out[0]
+    return container_id(root, "torch")
 
 
 def _six_version(cid: str) -> str:
-    done = subprocess.run(  # noqa: S603  # fixed docker argv
+    done = subprocess.run(  # fixed docker argv
         ["docker", "exec", cid, "python3", "-c", "import six; print(six.__version__)"],
         check=False,
         capture_output=True,

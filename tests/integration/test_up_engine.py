@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import container_id, project_name, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -32,29 +32,12 @@ def _status(root: Path) -> dict:
 
 
 def _container_id(root: Path, name: str) -> str:
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={name}",
-            "--filter",
-            "label=com.docker.compose.service=torch",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert len(out) == 1, out
-    return out[0]
+    assert name == project_name(root)
+    return container_id(root, "torch")
 
 
 def _project_name(root: Path) -> str:
-    for line in (root / ".env").read_text().splitlines():
-        if line.startswith("JLC_PROJECT="):
-            return line.split("=", 1)[1]
-    raise AssertionError("no JLC_PROJECT")
+    return project_name(root)
 
 
 def _exec(cid: str, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -350,6 +333,11 @@ def test_compose_file_is_valid_with_no_environment() -> None:
     repo = Path(__file__).resolve().parents[2]
     env = {"PATH": os.environ["PATH"]}
     for extra in ([], ["-f", "compose/compose.cpu.yaml"], ["-f", "compose/compose.ulimits.yaml"]):
-        res = subprocess.run(["docker", "compose", "-f", "compose/compose.yaml", *extra, "config", "-q"],
-                             cwd=repo, env=env, capture_output=True, text=True)
+        res = subprocess.run(
+            ["docker", "compose", "-f", "compose/compose.yaml", *extra, "config", "-q"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert res.returncode == 0, res.stderr

@@ -153,7 +153,7 @@ def test_the_module_imports_only_stdlib_and_frameworks() -> None:
 
 def test_source_runs_as_python_c_and_ends_with_json(tmp_path: Path) -> None:
     # how `jlcompose bench SERVICE` runs it in a lab; TensorFlow is absent here: exit 1, JSON
-    done = subprocess.run(  # noqa: S603  # our own interpreter and module text
+    done = subprocess.run(  # our own interpreter and module text
         [sys.executable, "-c", command.bench_source(), "--json", "--quick", "--only", "tf"],
         capture_output=True,
         text=True,

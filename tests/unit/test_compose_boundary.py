@@ -40,7 +40,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PowEngine:
 
 
 def use(monkeypatch: pytest.MonkeyPatch, canned: Canned) -> Canned:
-    import python_on_whales.utils as utils
+    from python_on_whales import utils
 
     monkeypatch.setattr(utils.subprocess, "run", canned)
     return canned

@@ -165,7 +165,7 @@ def test_real_torch_in_a_fresh_interpreter() -> None:
         """
     )
     env = {"PATH": "/usr/bin:/bin", "JLC_TF32": "1", "JLC_CUDNN_BENCHMARK": "1"}
-    done = subprocess.run(  # noqa: S603  # our own interpreter and script
+    done = subprocess.run(  # our own interpreter and script
         [sys.executable, "-c", probe],
         capture_output=True,
         text=True,
