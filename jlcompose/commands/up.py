@@ -110,11 +110,12 @@ def up(
                 f"{project.compose_project_name()!r}; keep `name: ${{JLC_PROJECT:-jlcompose}}` there "
                 "and set the name with JLC_PROJECT in .env or project_name in [tool.jlcompose].",
             )
-        engine = engine_factory(project, cpu=gpu == "cpu", tags=tags_of(targets), project_name=name)
+        tags = tags_of(targets)
+        engine = engine_factory(project, cpu=gpu == "cpu", tags=tags, project_name=name)
+        quick_engine = functools.partial(
+            engine_factory, project, cpu=gpu == "cpu", tags=tags, project_name=name
+        )
         for target in targets.values():
-            quick_engine = functools.partial(
-                engine_factory, project, cpu=gpu == "cpu", tags=tags_of(targets), project_name=name
-            )
             _build_if_needed(
                 engine,
                 target,
@@ -128,38 +129,18 @@ def up(
         engine_key = "|".join((info.engine_id, info.server_version, *sorted(info.runtimes)))
         cpu = _decide_cpu(project, engine, gpu, engine_key, next(iter(targets.values())).ref)
         if cpu != (gpu == "cpu"):
-            engine = engine_factory(project, cpu=cpu, tags=tags_of(targets), project_name=name)
-        before = {c.service: c for c in engine.containers([s.name for s in services])}
-        digests = {n: _digest(compose_config, t, cpu) for n, t in targets.items()}
-        state = project.read_state().get("services", {})
-        to_start = []
-        kept = set()
-        for svc, target in targets.items():
-            current = before.get(svc)
-            if _keep_running(project, current, target, recreate=recreate or rebuild):
-                kept.add(svc)
-                continue
-            if not rebuild and _unchanged(current, state.get(svc, {}), digests[svc]):
-                console.ok(f"{svc}: running, nothing changed")
-                continue
-            if current is None:
-                _clear_name_conflict(engine, name, svc)
-            _check_port(target, current)
-            to_start.append(svc)
-        if to_start:
-            if rebuild:
-                for name in to_start:
-                    if (c := before.get(name)) is not None:
-                        engine.remove_container(c.id)
-            console.step(f"up: {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
-            engine.up(to_start)
-        after = {c.service: c for c in engine.containers([s.name for s in services])} if to_start else before
-        for svc, target in targets.items():
-            _wait(project, engine, target, after.get(svc), token)
-            if svc not in kept:
-                _record(
-                    project, target, before.get(svc), after.get(svc), cpu=cpu, digest=digests[svc], gpu=gpu
-                )
+            engine = engine_factory(project, cpu=cpu, tags=tags, project_name=name)
+        _start(
+            project,
+            engine,
+            targets,
+            compose_config,
+            token,
+            cpu=cpu,
+            gpu=gpu,
+            recreate=recreate,
+            rebuild=rebuild,
+        )
     addresses = []
     for target in targets.values():
         if target.address is None:
@@ -167,6 +148,50 @@ def up(
         else:
             addresses.append(target.address)
     return _print_urls(addresses, token, open_browser=open_browser)
+
+
+def _start(
+    project: Project,
+    engine: Engine,
+    targets: dict[str, Target],
+    compose_config: dict[str, Any],
+    token: str,
+    *,
+    cpu: bool,
+    gpu: str,
+    recreate: bool,
+    rebuild: bool,
+) -> None:
+    """Start what needs starting (the images exist by now), wait for each lab, record the state."""
+    names = list(targets)
+    before = {c.service: c for c in engine.containers(names)}
+    state = project.read_state().get("services", {})
+    digests = {n: _digest(compose_config, t, cpu) for n, t in targets.items()}
+    to_start, kept = [], set()
+    for svc, target in targets.items():
+        current = before.get(svc)
+        if _keep_running(project, current, target, recreate=recreate or rebuild):
+            kept.add(svc)
+            continue
+        if not rebuild and _unchanged(current, state.get(svc, {}), digests[svc]):
+            console.ok(f"{svc}: running, nothing changed")
+            continue
+        if current is None:
+            _clear_name_conflict(engine, str(compose_config.get("name", "")), svc)
+        _check_port(target, current)
+        to_start.append(svc)
+    if to_start:
+        if rebuild:  # asked to replace the container even where the image is the same
+            for svc in to_start:
+                if (c := before.get(svc)) is not None:
+                    engine.remove_container(c.id)
+        console.step(f"up: {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
+        engine.up(to_start)
+    after = {c.service: c for c in engine.containers(names)} if to_start else before
+    for svc, target in targets.items():
+        _wait(project, engine, target, after.get(svc), token)
+        if svc not in kept:
+            _record(project, target, before.get(svc), after.get(svc), cpu=cpu, digest=digests[svc], gpu=gpu)
 
 
 def _print_urls(addresses: Sequence[Address], token: str, *, open_browser: bool) -> int:
