@@ -23,13 +23,13 @@ from jlcompose.files import atomic_write, locked
 from jlcompose.hotinstall import install as pip_install
 from jlcompose.hotinstall import lab_running, lock_path, record
 from jlcompose.includes import include_paths
+from jlcompose.pkgargs import validate_argument
 from jlcompose.project import Project, Service, make_engine, open_project
 from jlcompose.requirements import (
     Change,
     edit,
     has_hashes,
     requirement_lines,
-    validate_argument,
 )
 
 HELP = "install packages into the running lab and add them to its requirements.txt"

@@ -11,8 +11,8 @@ from jlcompose.commands import pipreq as pipreq_cmd
 from jlcompose.commands.pipreq import pipreq
 from jlcompose.compose import ContainerInfo
 from jlcompose.errors import RequirementError
+from jlcompose.pkgargs import validate_argument
 from jlcompose.project import Project, open_project
-from jlcompose.requirements import validate_argument
 from tests.fakes import FakeEngine
 
 PATH = "is a path or a file"
