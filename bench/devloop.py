@@ -412,7 +412,7 @@ def versions() -> dict[str, str]:
             return "?"
 
     return {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         "python": platform.python_version(),
         "docker": out(
             [
