@@ -102,6 +102,7 @@ apt_mirror() {  # the Debian mirror this host's apt already uses
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
 ensure_images() {
+  mkdir -p "$CACHE_DIR"
   if ! image_present "$DEBIAN_IMAGE"; then
     command -v debootstrap >/dev/null 2>&1 || install_packages
     local tarball="$CACHE_DIR/debian-bookworm-minbase.tar"
@@ -131,7 +132,7 @@ ensure_images() {
   fi
   if ! image_present "$PYTHON_IMAGE"; then
     log "building $PYTHON_IMAGE"
-    DOCKER_BUILDKIT=0 docker build -q -t "$PYTHON_IMAGE" - >/dev/null <<EOD
+    DOCKER_BUILDKIT=0 docker build -q -t "$PYTHON_IMAGE" - >/dev/null 2>"$CACHE_DIR/build.log" <<EOD || { cat "$CACHE_DIR/build.log" >&2; die "building $PYTHON_IMAGE failed"; }
 FROM $DEBIAN_IMAGE
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip python3-venv && rm -rf /var/lib/apt/lists/*
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1
@@ -141,7 +142,7 @@ EOD
   if ! image_present "$LAB_BASE"; then
     log "building $LAB_BASE (JupyterLab from PyPI)"
     # the classic builder: a docker CLI without buildx refuses BuildKit for `docker build`
-    DOCKER_BUILDKIT=0 docker build -q -t "$LAB_BASE" - >/dev/null <<EOD
+    DOCKER_BUILDKIT=0 docker build -q -t "$LAB_BASE" - >/dev/null 2>"$CACHE_DIR/build.log" <<EOD || { cat "$CACHE_DIR/build.log" >&2; die "building $LAB_BASE failed"; }
 FROM $PYTHON_IMAGE
 RUN pip3 install --no-cache-dir jupyterlab
 EOD
