@@ -36,9 +36,7 @@ class EngineInfo:
     server_version: str
     compose_version: str
     engine_id: str
-    ncpu: int = 0
     runtimes: tuple[str, ...] = ()
-    os_name: str = ""
     docker_root_dir: str = ""  # where images live (doctor's disk check)
 
 
@@ -58,12 +56,6 @@ class ContainerInfo:
     @property
     def running(self) -> bool:
         return self.state == "running"
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    returncode: int
-    output: str  # stdout and stderr interleaved, as the user would have seen them
 
 
 class Engine(Protocol):
@@ -125,8 +117,6 @@ class Engine(Protocol):
         The generator's return value (StopIteration.value) is the exit code.
         """
         ...
-
-    def exec(self, service: str, argv: Sequence[str], *, user: str | None = None) -> ExecResult: ...
 
     def logs(self, service: str, *, follow: bool, tail: int | None) -> Iterator[str]: ...
 
@@ -249,9 +239,7 @@ class PowEngine:
             server_version=str(sysinfo.server_version),
             compose_version=".".join(map(str, version)),
             engine_id=str(sysinfo.id or ""),
-            ncpu=int(sysinfo.n_cpu or 0),
             runtimes=tuple((sysinfo.runtimes or {}).keys()),
-            os_name=str(sysinfo.operating_system or ""),
             docker_root_dir=str(sysinfo.docker_root_dir or ""),
         )
 
@@ -446,15 +434,6 @@ class PowEngine:
             return exc.return_code
         return 0
 
-    def exec(self, service: str, argv: Sequence[str], *, user: str | None = None) -> ExecResult:
-        lines: list[str] = []
-        gen = self.exec_stream(service, argv, user=user)
-        while True:
-            try:
-                lines.append(next(gen))
-            except StopIteration as stop:
-                return ExecResult(int(stop.value or 0), "\n".join(lines))
-
     def logs(self, service: str, *, follow: bool, tail: int | None) -> Iterator[str]:
         stream = self._docker.compose.logs(
             [service],
@@ -477,7 +456,7 @@ class PowEngine:
         try:
             self._docker.container.start(container)
         except DockerException as exc:
-            if "could not select device driver" in (exc.stderr or ""):
+            if GPU_DRIVER_ERROR.search(exc.stderr or ""):
                 return False
             raise ComposeFailed(
                 "probing the engine for GPU support failed.",

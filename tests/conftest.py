@@ -190,3 +190,15 @@ def container_id(root: Path, service: str = "torch") -> str:
     ).stdout.split()
     assert len(out) == 1, out
     return out[0]
+
+
+def module_version(cid: str, module: str) -> str:
+    """`module.__version__` inside a running container, or why it could not be read."""
+    done = subprocess.run(
+        ["docker", "exec", cid, "python3", "-c", f"import {module}; print({module}.__version__)"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout.strip() if done.returncode == 0 else f"failed: {done.stderr[-300:]}"

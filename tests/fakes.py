@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jlcompose.compose import ContainerInfo, EngineInfo, ExecResult
+from jlcompose.compose import ContainerInfo, EngineInfo
 from jlcompose.errors import BuildFailed, EngineError, StartFailed
 
 
@@ -125,14 +125,19 @@ class FakeEngine:
         yield from lines
         return rc
 
-    def exec(self, service: str, argv: Sequence[str], *, user: str | None = None) -> ExecResult:
-        gen = self.exec_stream(service, argv, user=user)
-        out: list[str] = []
-        while True:
-            try:
-                out.append(next(gen))
-            except StopIteration as stop:
-                return ExecResult(int(stop.value or 0), "\n".join(out))
+    def start(self, *services: str, tag: str = "x") -> FakeEngine:
+        """Pretend these services' labs are already running (made by an earlier `up`)."""
+        for s in services or ("torch",):
+            self.running[s] = ContainerInfo(
+                id=f"c-{s}",
+                name=f"{self.project}-{s}-1",
+                service=s,
+                project=self.project,
+                state="running",
+                health="healthy",
+                image=f"jlcompose/{self.project}-{s}:{tag}",
+            )
+        return self
 
     def logs(self, service: str, *, follow: bool, tail: int | None) -> Iterator[str]:
         self.calls.append(("logs", service, follow, tail))

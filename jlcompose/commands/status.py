@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jlcompose import console
+from jlcompose.background import watcher_pid
 from jlcompose.compose import Engine
 from jlcompose.lab import lab_url
 from jlcompose.project import HASH_LABEL, Project, make_engine, open_project
@@ -33,14 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     project = open_project(args.project)
     return status(project, make_engine(project), args.services, as_json=args.json)
-
-
-def _watcher(project: Project) -> int | None:
-    try:
-        from jlcompose.commands.watch import watcher_pid
-    except ImportError:  # pragma: no cover - watch is part of the package
-        return None
-    return watcher_pid(project)
 
 
 def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str, Any]:
@@ -76,7 +69,7 @@ def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str,
                 "url": lab_url(target.address, token) if running and target.address else None,
             }
         )
-    pid = _watcher(project)
+    pid = watcher_pid(project)
     return {"project": compose_config.get("name"), "services": rows, "watcher_pid": pid}
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jlcompose.gpu.dmon import DmonParser, Sample
+from jlcompose.gpu.dmon import Sample
 
 log = logging.getLogger("jlcompose.gpu")
 
@@ -152,12 +152,3 @@ def dmon_argv(smi: str, interval: float, count: int | None) -> list[str]:
     if count is not None:
         argv += ["-c", str(count)]
     return argv
-
-
-def dmon_samples(lines: Iterator[str] | Sequence[str], parser: DmonParser | None = None) -> Iterator[Sample]:
-    """Samples from streamed dmon lines; unparsable lines stay in parser.other."""
-    parser = parser or DmonParser()
-    for line in lines:
-        sample = parser.feed(line)
-        if sample is not None:
-            yield sample

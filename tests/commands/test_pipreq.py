@@ -39,16 +39,7 @@ def req_path(project: Project, service: str = "torch") -> Path:
 
 
 def start(engine: FakeEngine, service: str = "torch") -> FakeEngine:
-    engine.running[service] = ContainerInfo(
-        id=f"c-{service}",
-        name=f"demo-{service}-1",
-        service=service,
-        project="demo",
-        state="running",
-        health="healthy",
-        image=f"jlcompose/demo-{service}:x",
-    )
-    return engine
+    return engine.start(service)
 
 
 def execs(engine: FakeEngine) -> list[tuple[object, ...]]:

@@ -25,7 +25,6 @@ from jlcompose.commands import up as up_command
 from jlcompose.commands import watch as watch_command
 from jlcompose.commands.pipreq import pipreq
 from jlcompose.commands.watch import detach, stop_watcher, watch, watcher_pid
-from jlcompose.compose import ContainerInfo
 from jlcompose.errors import JlcomposeError
 from jlcompose.project import Project
 from tests.commands.conftest import Factory
@@ -60,15 +59,7 @@ class Pip:
 
 
 def start_lab(engine: FakeEngine, service: str = "torch") -> None:
-    engine.running[service] = ContainerInfo(
-        id=f"c-{service}",
-        name=f"demo-{service}-1",
-        service=service,
-        project="demo",
-        state="running",
-        health="healthy",
-        image=f"jlcompose/demo-{service}:abc",
-    )
+    engine.start(service)
 
 
 @pytest.fixture

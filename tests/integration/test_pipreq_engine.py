@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import container_id, run_cli
+from tests.conftest import container_id, module_version, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -26,13 +25,7 @@ def _container(root: Path) -> str:
 
 
 def _six_version(cid: str) -> str:
-    done = subprocess.run(  # fixed docker argv
-        ["docker", "exec", cid, "python3", "-c", "import six; print(six.__version__)"],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() if done.returncode == 0 else f"failed: {done.stderr[-300:]}"
+    return module_version(cid, "six")
 
 
 def test_pipreq_installs_live_refuses_what_pip_refuses_and_survives_a_rebuild(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import container_id, run_cli
+from tests.conftest import container_id, module_version, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -19,14 +18,7 @@ def _container(root: Path) -> str:
 
 
 def _six_version(cid: str) -> str:
-    done = subprocess.run(  # fixed docker argv
-        ["docker", "exec", cid, "python3", "-c", "import six; print(six.__version__)"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return done.stdout.strip() if done.returncode == 0 else "missing"
+    return module_version(cid, "six")
 
 
 def test_detached_watcher_hot_installs_a_saved_requirement(lab_project: Path) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from jlcompose.commands import bench as command
-from jlcompose.compose import ContainerInfo
 from jlcompose.config import load_config
 from jlcompose.errors import JlcomposeError, UnknownService
 from jlcompose.gpu import bench, report
@@ -112,10 +111,9 @@ def test_quick_run_measures_with_medians(quick_torch: dict[str, Any]) -> None:
     assert rows["h2d_pageable"]["note"] == bench.HOST_MEMCPY
 
 
-def test_full_mode_without_gpu_skips_with_a_reason() -> None:
+def test_full_mode_without_gpu_skips_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     torch = _torch()
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same on a GPU machine
     fw = bench.torch_bench(quick=False, progress=bench._quiet)
     assert "no CUDA GPU" in fw["skipped"] and "--quick" in fw["skipped"]
     assert "rows" not in fw
@@ -307,16 +305,7 @@ def project(tmp_path: Path) -> Project:
 
 
 def _running(engine: FakeEngine, *services: str) -> None:
-    for s in services:
-        engine.running[s] = ContainerInfo(
-            id=f"id-{s}",
-            name=f"demo-{s}-1",
-            service=s,
-            project="demo",
-            state="running",
-            health="healthy",
-            image=f"jlcompose/demo-{s}:x",
-        )
+    engine.start(*services)
 
 
 def test_command_runs_the_source_in_each_lab(project: Project, capsys, monkeypatch) -> None:
