@@ -144,10 +144,11 @@ class Project:
         return token
 
     def ensure_state_dir(self) -> None:
-        if not self.state_dir.is_dir():
-            self.state_dir.mkdir(parents=True)
-            # never commit tokens or state by accident
-            (self.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
+        # exist_ok: two jlcompose processes may both find the folder missing (`up` twice at once)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ignore = self.state_dir / ".gitignore"
+        if not ignore.exists():  # never commit tokens or state by accident
+            atomic_write(ignore, b"*\n")
 
     def variables(self, tags: Mapping[str, str] | None = None) -> dict[str, str]:
         """Compose variables jlcompose sets; the shell's own values win for the user's ones."""
