@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from jlcompose import __version__
 from jlcompose.errors import ExitCode, JlcomposeError
 
+if TYPE_CHECKING:
+    from jlcompose.engine.api import Engine
+
 # Each name is a module in jlcompose/commands/ that defines HELP, DESCRIPTION,
-# add_arguments(parser) and run(args) -> int. Only the module of the command being run is
+# add_arguments(parser) and run(args, ctx) -> int. Only the module of the command being run is
 # imported, so `jlcompose --help` and `--version` stay fast (docs/performance.md); the one-line
 # help for the command list lives here (a test keeps it equal to each module's HELP).
 COMMANDS: dict[str, str] = {
@@ -78,7 +83,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         metavar="DIR",
         help="project folder (default: the nearest folder upwards holding compose/compose.yaml)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the docker commands run")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show every docker and compose command line run"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen(argv)
     for name, help_text in COMMANDS.items():
@@ -97,7 +104,29 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class _CommandLines(logging.Formatter):
+    """-v output: each docker/compose command as `$ argv`, everything else as `jlcompose: text`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if text.startswith("Running command: "):  # python-on-whales' wording, and the engine's
+            return "$ " + text.removeprefix("Running command: ")
+        return f"jlcompose: {text}"
+
+
+def _verbose() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CommandLines())
+    for name in ("jlcompose", "python_on_whales"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None, *, open_engine: Callable[[], Engine] | None = None) -> int:
+    """The `jlcompose` command. `open_engine` replaces the Docker engine (command tests)."""
+    from jlcompose.commands import Context
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -105,12 +134,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return int(ExitCode.USAGE)
     if args.verbose or os.environ.get("JLCOMPOSE_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        _verbose()
+    ctx = Context(project_dir=args.project, verbose=args.verbose)
+    if open_engine is not None:
+        ctx.open_engine = open_engine
     from jlcompose import console  # rich: imported only when a command really runs
 
     try:
-        return int(args._module.run(args))
+        return int(args._module.run(args, ctx))
     except JlcomposeError as exc:
+        if getattr(args, "json", False):  # scripts reading stdout get an object, never nothing
+            console.data(json.dumps(exc.to_json()))
         console.error(exc.message, hint=exc.hint, detail=exc.detail)
         return int(exc.exit_code)
     except KeyboardInterrupt:

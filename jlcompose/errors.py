@@ -30,7 +30,19 @@ class JlcomposeError(Exception):
         self.hint = hint  # one line saying what to do next
         self.detail = detail  # e.g. the tail of a tool's stderr, shown dimmed
 
+    def to_json(self) -> dict[str, object]:
+        """The error as `--json` commands print it on stdout."""
+        return {
+            "error": {
+                "type": type(self).__name__,
+                "message": self.message,
+                "hint": self.hint,
+                "exit_code": int(self.exit_code),
+            }
+        }
 
+
+# -- bad input (2) ----------------------------------------------------------------------
 class UsageError(JlcomposeError):
     exit_code = ExitCode.USAGE
 
@@ -47,23 +59,46 @@ class UnknownService(UsageError):
     pass
 
 
+class StateError(UsageError):
+    """.jlcompose/ holds something this jlcompose cannot read (newer schema, no permission)."""
+
+
+# -- Docker and Compose (3) -------------------------------------------------------------
 class EngineError(JlcomposeError):
     exit_code = ExitCode.ENGINE
 
 
-class BuildFailed(JlcomposeError):
-    exit_code = ExitCode.BUILD
+class DockerMissing(EngineError):
+    """No `docker` command on PATH."""
 
 
-class StartFailed(JlcomposeError):
-    exit_code = ExitCode.START
+class DaemonDown(EngineError):
+    """The Docker daemon does not answer at the address the CLI tried."""
+
+    def __init__(self, host: str, *, hint: str | None = None, detail: str | None = None) -> None:
+        super().__init__(
+            f"the Docker daemon does not answer at {host}.",
+            hint=hint
+            or "start Docker (e.g. `sudo systemctl start docker`), or point DOCKER_HOST "
+            "or `docker context use` at a running engine.",
+            detail=detail,
+        )
+        self.host = host
 
 
-class InstallFailed(JlcomposeError):
-    exit_code = ExitCode.INSTALL
+class DaemonDenied(EngineError):
+    """The daemon answers but this user may not use it."""
 
 
-class ComposeFailed(JlcomposeError):
+class ComposeMissing(EngineError):
+    """The Compose v2 plugin is not installed."""
+
+
+class ComposeTooOld(EngineError):
+    pass
+
+
+class ComposeFailed(EngineError):
     """A docker/compose call failed in a way no more specific error explains."""
 
     def __init__(self, message: str, *, cmd: list[str], returncode: int, stderr_tail: str) -> None:
@@ -71,3 +106,35 @@ class ComposeFailed(JlcomposeError):
         self.cmd = cmd
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+# -- the build (4), the start (5) and installs (6) ----------------------------------------
+class BuildFailed(JlcomposeError):
+    exit_code = ExitCode.BUILD
+
+
+class ImageMissing(BuildFailed):
+    """An image that should exist locally (a base image, a lab image) does not."""
+
+
+class StartFailed(JlcomposeError):
+    exit_code = ExitCode.START
+
+
+class GpuUnavailable(StartFailed):
+    """The engine cannot give containers a GPU (no NVIDIA runtime)."""
+
+
+class PortTaken(StartFailed):
+    pass
+
+
+class InstallFailed(JlcomposeError):
+    exit_code = ExitCode.INSTALL
+
+
+# -- the lab's own state (1) --------------------------------------------------------------
+class LabNotRunning(JlcomposeError):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"the {service} lab is not running.", hint=f"start it: jlcompose up {service}")
+        self.service = service

@@ -1,14 +1,22 @@
-"""FakeEngine: records calls, holds images and containers in memory, fails on request."""
+"""FakeEngine: the Engine Protocol in memory. Records calls, holds images and containers, fails on request.
+
+Like the real engine it reads everything about the Compose project (name, files, tag
+variables) from the Stack each call brings, so a command that hands over the wrong Stack
+builds or starts the wrong thing here too.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jlcompose.compose import ContainerInfo, EngineInfo
-from jlcompose.errors import BuildFailed, EngineError, StartFailed
+from jlcompose.core.composemodel import service_variable
+from jlcompose.engine.api import ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
+from jlcompose.errors import BuildFailed, EngineError, LabNotRunning, StartFailed
+
+ExecHandler = Callable[[str, Sequence[str], "str | None"], tuple[int, list[str]]]
 
 
 @dataclass
@@ -19,111 +27,30 @@ class FakeEngine:
     image_envs: dict[str, dict[str, str]] = field(default_factory=dict)
     running: dict[str, ContainerInfo] = field(default_factory=dict)  # service -> container
     calls: list[tuple[Any, ...]] = field(default_factory=list)
+    stacks: list[Stack] = field(default_factory=list)  # every Stack a call brought, in order
     fail_build: bool = False
     fail_up: StartFailed | None = None
     fail_info: EngineError | None = None
+    fail_all: EngineError | None = None  # raised by every call (a daemon that went away)
     gpu: bool = False
-    exec_handler: Callable[[str, Sequence[str], str | None], tuple[int, list[str]]] | None = None
-    variables: dict[str, str] = field(default_factory=dict)
-    extra_files: list[Any] = field(default_factory=list)  # compose overrides of the last factory call
+    exec_handler: ExecHandler | None = None
     build_lines: list[str] = field(default_factory=lambda: ["#1 [lab 1/2] FROM base", "#1 DONE 0.1s"])
 
-    def info(self) -> EngineInfo:
-        self.calls.append(("info",))
-        if self.fail_info:
-            raise self.fail_info
-        return EngineInfo(server_version="27.0.0", compose_version="2.40.3", engine_id="fake-id")
+    # -- helpers --------------------------------------------------------------------------
+    def _seen(self, stack: Stack | None = None) -> None:
+        if self.fail_all is not None:
+            raise self.fail_all
+        if stack is not None:
+            self.stacks.append(stack)
+            assert stack.project_name == self.project, (stack.project_name, self.project)
 
-    def config(self) -> dict[str, Any]:
-        self.calls.append(("config",))
-        return self.compose_config
+    def _ref(self, stack: Stack, service: str) -> str:
+        repo = self.compose_config["services"][service]["image"].rpartition(":")[0]
+        return f"{repo}:{stack.env.get(service_variable(service, 'TAG'), 'latest')}"
 
-    def image_labels(self, ref: str) -> dict[str, str] | None:
-        return self.image_store.get(ref)
-
-    def image_env(self, ref: str) -> dict[str, str] | None:
-        return self.image_envs.get(ref)
-
-    def image_id(self, ref: str) -> str | None:
-        return "sha256:" + hashlib.sha256(ref.encode()).hexdigest() if ref in self.image_store else None
-
-    def images(self, repository: str) -> list[tuple[str, dict[str, str]]]:
-        return [(r, l) for r, l in self.image_store.items() if r.rsplit(":", 1)[0] == repository]
-
-    def remove_image(self, ref: str) -> None:
-        self.calls.append(("remove_image", ref))
-        self.image_store.pop(ref, None)
-
-    def build(self, service: str, build_args: Mapping[str, str], on_line: Callable[[str], None]) -> None:
-        self.calls.append(("build", service, dict(build_args)))
-        for line in self.build_lines:
-            on_line(line)
-        if self.fail_build:
-            raise BuildFailed(f"building the {service} image failed; the running lab was left as it was.")
-        image = self.compose_config["services"][service]["image"]
-        repo = image.rpartition(":")[0]
-        tag = self.variables.get(f"JLC_{service.upper()}_TAG", "latest")
-        self.image_store[f"{repo}:{tag}"] = {
-            "org.jlcompose.hash": build_args.get("JLC_HASH", ""),
-            "org.jlcompose.inputs": build_args.get("JLC_INPUTS", ""),
-            "org.jlcompose.requirements": build_args.get("JLC_REQUIREMENTS", ""),
-            "org.jlcompose.quick-depth": "1" if self.extra_files else "0",
-        }
-
-    def up(self, services: Sequence[str]) -> None:
-        self.calls.append(("up", tuple(services)))
-        if self.fail_up:
-            raise self.fail_up
-        for s in services:
-            image = self.compose_config["services"][s]["image"].rpartition(":")[0]
-            tag = self.variables.get(f"JLC_{s.upper()}_TAG", "latest")
-            ref = f"{image}:{tag}"
-            old = self.running.get(s)
-            if old and old.image == ref and old.running:
-                continue
-            self.running[s] = ContainerInfo(
-                id=f"id-{s}-{len(self.calls)}",
-                name=f"{self.project}-{s}-1",
-                service=s,
-                project=self.project,
-                state="running",
-                health="healthy",
-                image=ref,
-                labels=dict(self.image_store.get(ref, {})),
-                gpu=self.gpu,
-            )
-
-    def down(self, services: Sequence[str] | None) -> None:
-        self.calls.append(("down", tuple(services) if services else None))
-        for s in list(self.running):
-            if not services or s in services:
-                del self.running[s]
-
-    def stop(self, services: Sequence[str]) -> None:
-        self.calls.append(("stop", tuple(services)))
-        for s in services:
-            if s in self.running:
-                self.running[s] = replace(self.running[s], state="exited")
-
-    def containers(self, services: Sequence[str] | None = None) -> list[ContainerInfo]:
-        return [c for s, c in sorted(self.running.items()) if services is None or s in services]
-
-    def containers_named(self, name: str) -> list[ContainerInfo]:
-        return [c for c in self.running.values() if c.name == name]
-
-    def remove_container(self, container_id: str) -> None:
-        self.calls.append(("remove_container", container_id))
-        for s, c in list(self.running.items()):
-            if c.id == container_id:
-                del self.running[s]
-
-    def exec_stream(
-        self, service: str, argv: Sequence[str], *, user: str | None = None
-    ) -> Generator[str, None, int]:
-        self.calls.append(("exec", service, tuple(argv), user))
-        rc, lines = (0, []) if self.exec_handler is None else self.exec_handler(service, argv, user)
-        yield from lines
-        return rc
+    @property
+    def last_stack(self) -> Stack:
+        return self.stacks[-1]
 
     def start(self, *services: str, tag: str = "x") -> FakeEngine:
         """Pretend these services' labs are already running (made by an earlier `up`)."""
@@ -139,10 +66,120 @@ class FakeEngine:
             )
         return self
 
-    def logs(self, service: str, *, follow: bool, tail: int | None) -> Iterator[str]:
+    # -- Engine ---------------------------------------------------------------------------
+    def info(self) -> EngineInfo:
+        self._seen()
+        self.calls.append(("info",))
+        if self.fail_info:
+            raise self.fail_info
+        return EngineInfo(server_version="27.0.0", compose_version="2.40.3", engine_id="fake-id")
+
+    def config(self, stack: Stack) -> dict[str, Any]:
+        self._seen(stack)
+        self.calls.append(("config",))
+        return self.compose_config
+
+    def image(self, ref: str) -> ImageInfo | None:
+        self._seen()
+        if ref in self.image_store or ref in self.image_envs:
+            digest = "sha256:" + hashlib.sha256(ref.encode()).hexdigest()
+            return ImageInfo(
+                ref, digest, dict(self.image_store.get(ref, {})), dict(self.image_envs.get(ref, {}))
+            )
+        return None
+
+    def images(self, repository: str) -> list[ImageInfo]:
+        self._seen()
+        found = [r for r in self.image_store if r.rsplit(":", 1)[0] == repository]
+        return [i for i in (self.image(r) for r in found) if i is not None]
+
+    def remove_image(self, ref: str) -> None:
+        self._seen()
+        self.calls.append(("remove_image", ref))
+        self.image_store.pop(ref, None)
+
+    def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
+        self._seen(stack)
+        self.calls.append(("build", service, dict(build_args)))
+        for line in self.build_lines:
+            on_line(line)
+        if self.fail_build:
+            raise BuildFailed(f"building the {service} image failed; the running lab was left as it was.")
+        quick = any(f.name.startswith("quick-") for f in stack.files)
+        self.image_store[self._ref(stack, service)] = {
+            "org.jlcompose.hash": build_args.get("JLC_HASH", ""),
+            "org.jlcompose.inputs": build_args.get("JLC_INPUTS", ""),
+            "org.jlcompose.requirements": build_args.get("JLC_REQUIREMENTS", ""),
+            "org.jlcompose.quick-depth": "1" if quick else "0",
+        }
+
+    def up(self, stack: Stack, services: Sequence[str]) -> None:
+        self._seen(stack)
+        self.calls.append(("up", tuple(services)))
+        if self.fail_up:
+            raise self.fail_up
+        cpu = any(f.name == "compose.cpu.yaml" for f in stack.files)
+        for s in services:
+            ref = self._ref(stack, s)
+            old = self.running.get(s)
+            if old and old.image == ref and old.running:
+                continue
+            self.running[s] = ContainerInfo(
+                id=f"id-{s}-{len(self.calls)}",
+                name=f"{self.project}-{s}-1",
+                service=s,
+                project=self.project,
+                state="running",
+                health="healthy",
+                image=ref,
+                labels=dict(self.image_store.get(ref, {})),
+                gpu=self.gpu and not cpu,
+            )
+
+    def down(self, stack: Stack, services: Sequence[str] | None) -> None:
+        self._seen(stack)
+        self.calls.append(("down", tuple(services) if services else None))
+        for s in list(self.running):
+            if not services or s in services:
+                del self.running[s]
+
+    def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
+        self._seen(stack)
+        return [c for s, c in sorted(self.running.items()) if services is None or s in services]
+
+    def containers_named(self, name: str) -> list[ContainerInfo]:
+        self._seen()
+        return [c for c in self.running.values() if c.name == name]
+
+    def remove_container(self, container_id: str) -> None:
+        self._seen()
+        self.calls.append(("remove_container", container_id))
+        for s, c in list(self.running.items()):
+            if c.id == container_id:
+                del self.running[s]
+
+    def exec(
+        self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None, on_line: LineSink
+    ) -> int:
+        self._seen(stack)
+        if not any(c.running for c in self.containers(stack, [service])):
+            raise LabNotRunning(service)
+        self.calls.append(("exec", service, tuple(argv), user))
+        rc, lines = (0, []) if self.exec_handler is None else self.exec_handler(service, argv, user)
+        for line in lines:
+            on_line(line)
+        return rc
+
+    def logs(self, stack: Stack, service: str, *, follow: bool, tail: int | None, on_line: LineSink) -> None:
+        self._seen(stack)
         self.calls.append(("logs", service, follow, tail))
-        yield from ["[I ServerApp] Jupyter Server is running"]
+        on_line("[I ServerApp] Jupyter Server is running")
 
     def gpu_probe(self, image: str) -> bool:
+        self._seen()
         self.calls.append(("gpu_probe", image))
         return self.gpu
+
+    def stop_lab(self, service: str) -> None:
+        """The lab's container exits (a crash, or `docker stop` by hand)."""
+        self.running[service] = replace(self.running[service], state="exited")

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import errno
-import json
-import os
-import shutil
-import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from rich.markup import escape
-
-from jlcompose import console
-from jlcompose.compose import Engine, EngineInfo, PowEngine
-from jlcompose.errors import ExitCode, JlcomposeError, UsageError
-from jlcompose.gpu import checks
-from jlcompose.gpu.checks import CheckResult
-from jlcompose.gpu.nvml import GpuInfo, host_gpus
-from jlcompose.project import (
-    Project,
-    build_args_of,
-    image_repo_of,
-    make_engine,
-    open_project,
-    read_dotenv,
-)
+from jlcompose.commands import Context
+from jlcompose.errors import UsageError
+from jlcompose.gpu.doctor import doctor
+from jlcompose.project import Project
 
 HELP = "check Docker, Compose, GPUs, driver, disk, ports and file watching"
 DESCRIPTION = """\
@@ -38,197 +17,15 @@ examples:
   jlcompose doctor          a table: ok / warn / fail, with a fix for each problem
   jlcompose doctor --json   the same as JSON on stdout (exit 1 when a check fails)
 """
-DEFAULT_PORTS = {"torch": 8888, "tf": 8889}
-DOCKER_ROOT = Path("/var/lib/docker")
-_MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]"}
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-def _disk_free(path: str) -> int | None:
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
-
-
-def _port_in_use(host_ip: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        # REUSEADDR: a port in TIME_WAIT is free for Docker too; only a listener counts
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host_ip or "0.0.0.0", port))  # a probe, closed at once
-        except OSError as exc:
-            return exc.errno in (errno.EADDRINUSE, errno.EACCES)
-    return False
-
-
-@dataclass
-class Host:
-    """The machine's side of doctor; command tests replace each callable."""
-
-    read: Callable[[str], str | None] = _read
-    gpus: Callable[[], tuple[list[GpuInfo], str]] = host_gpus
-    disk_free: Callable[[str], int | None] = _disk_free
-    port_in_use: Callable[[str, int], bool] = _port_in_use
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the checks as JSON on stdout")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     try:
-        project: Project | None = open_project(args.project)
+        project: Project | None = ctx.project()
     except UsageError:
         project = None  # outside a project: host and engine checks still help
-    if project is not None:
-        engine: Engine = make_engine(project)
-    else:
-        # only info() is used without a project; the compose file need not exist
-        cwd = Path.cwd()
-        engine = PowEngine(cwd, [cwd / "compose" / "compose.yaml"])
-    return doctor(project, engine, as_json=args.json)
-
-
-def _engine_info(engine: Engine) -> tuple[EngineInfo | None, JlcomposeError | None]:
-    try:
-        return engine.info(), None
-    except JlcomposeError as exc:
-        return None, exc
-
-
-def _compose_config(engine: Engine) -> dict[str, Any]:
-    try:
-        return engine.config()
-    except JlcomposeError:
-        return {}
-
-
-def _images(project: Project, engine: Engine, config: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(service, base image ref, local lab image ref or "") per service."""
-    out = []
-    for name, service in sorted(project.services.items()):
-        base = build_args_of(config, name).get("BASE_IMAGE", "")
-        lab = ""
-        try:
-            found = engine.images(image_repo_of(config, service))
-        except JlcomposeError:
-            found = []
-        if found:
-            lab = sorted(ref for ref, _labels in found)[-1]
-        out.append((name, base, lab))
-    return out
-
-
-def _ports(project: Project, config: dict[str, Any], environ: dict[str, str]) -> list[tuple[str, str, int]]:
-    """(service, host ip, host port) from the resolved compose config, else .env and defaults."""
-    out = []
-    services = config.get("services") or {}
-    for name in sorted(project.services):
-        for spec in (services.get(name) or {}).get("ports") or []:
-            if isinstance(spec, dict) and str(spec.get("published") or "").isdigit():
-                out.append((name, str(spec.get("host_ip") or ""), int(spec["published"])))
-    if out or services:
-        return out
-    dotenv = {**read_dotenv(project.root / ".env"), **environ}  # the shell beats .env
-    bind = dotenv.get("JLC_BIND", "127.0.0.1")
-    for name in sorted(project.services):
-        var = f"JLC_{name.upper().replace('-', '_')}_PORT"
-        value = dotenv.get(var, str(DEFAULT_PORTS.get(name, "")))
-        if value.isdigit():
-            out.append((name, bind, int(value)))
-    return out
-
-
-def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckResult]:
-    info, error = _engine_info(engine)
-    results = checks.check_engine(info, error)
-    gpus, source = host.gpus()
-    results.append(checks.check_host_gpus(gpus, source))
-
-    config = _compose_config(engine) if project is not None and info is not None else {}
-    images = _images(project, engine, config) if project is not None and info else []
-    if info is not None:
-        probe_image = next((lab for _s, _b, lab in images if lab), None)
-        if probe_image is None:  # a base image already pulled carries the same GPU needs
-            probe_image = next((b for _s, b, _l in images if b and engine.image_env(b)), None)
-        probe: bool | None = None
-        probe_error = None
-        if probe_image is not None:
-            try:
-                probe = engine.gpu_probe(probe_image)
-            except JlcomposeError as exc:
-                probe_error = exc.message.rstrip(".")
-        results.append(checks.check_engine_gpu(probe_image, probe, bool(gpus), probe_error))
-    seen: set[str] = set()
-    for _service, base, lab in images:
-        if not base or base in seen:
-            continue  # two labs on one base image need one check
-        seen.add(base)
-        env = engine.image_env(base)
-        if env is None and lab:  # the lab image inherits the base image's ENV
-            env = engine.image_env(lab)
-        results.append(checks.check_driver_for_image(base, env, gpus))
-
-    root = str(project.root) if project is not None else os.getcwd()
-    results.append(checks.check_wsl(host.read("/proc/version"), root))
-    data_root = str(getattr(info, "docker_root_dir", "") or "")
-    if not data_root and host.disk_free(str(DOCKER_ROOT)) is not None:
-        data_root = str(DOCKER_ROOT)
-    where = data_root or root
-    results.append(checks.check_disk(host.disk_free(where), where))
-
-    if project is not None:
-        running = set()
-        if info is not None:
-            try:
-                running = {c.service for c in engine.containers() if c.running}
-            except JlcomposeError:
-                pass
-        for service, ip, port in sorted(_ports(project, config, host.environ), key=lambda p: p[2]):
-            in_use = host.port_in_use(ip, port)
-            results.append(checks.check_port(service, ip, port, in_use, service in running))
-    results.append(
-        checks.check_inotify(
-            host.read("/proc/sys/fs/inotify/max_user_watches"),
-            host.read("/proc/sys/fs/inotify/max_user_instances"),
-        )
-    )
-    return results
-
-
-def render(results: list[CheckResult]) -> None:
-    table = console.table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("", "check", "detail", "fix"):
-        table.add_column(column, overflow="fold")
-    for r in results:
-        table.add_row(_MARK[r.status], escape(r.name), escape(r.detail), escape(r.fix))
-    console.out.print(table)
-
-
-def doctor(project: Project | None, engine: Engine, *, as_json: bool, host: Host | None = None) -> int:
-    """Run every check; exit 1 when one fails."""
-    results = gather(project, engine, host or Host())
-    bad = checks.failed(results)
-    if as_json:
-        doc = {"ok": not bad, "checks": [r.to_json() for r in results]}
-        console.data(json.dumps(doc, indent=2))
-    else:
-        render(results)
-        fails = sum(r.status == "fail" for r in results)
-        warns = sum(r.status == "warn" for r in results)
-        if fails:
-            console.error(f"{fails} check(s) failed, {warns} warning(s); see the fix column.")
-        elif warns:
-            console.warn(f"all checks passed with {warns} warning(s).")
-        else:
-            console.ok("all checks passed.")
-    return int(ExitCode.FAILURE if bad else ExitCode.OK)
+    return doctor(project, ctx.engine(), as_json=args.json)

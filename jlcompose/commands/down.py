@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
-from jlcompose import console
-from jlcompose.compose import Engine
-from jlcompose.project import Project, make_engine, open_project
+from jlcompose.commands import Context
+from jlcompose.lab.down import down
 
 HELP = "stop the labs (your files, images and the token stay)"
 DESCRIPTION = """\
@@ -24,18 +22,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("services", nargs="*", metavar="SERVICE", help="services to stop (default: all)")
 
 
-def run(args: argparse.Namespace) -> int:
-    project = open_project(args.project)
-    return down(project, make_engine(project), args.services)
-
-
-def down(project: Project, engine: Engine, names: Sequence[str]) -> int:
-    services = [s.name for s in project.pick(names)] if names else None
-    engine.info()
-    running = [c for c in engine.containers(services) if c.running]
-    engine.down(services)
-    if running:
-        console.ok(f"stopped {', '.join(sorted({c.service for c in running}))}")
-    else:
-        console.ok("nothing was running")
-    return 0
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    return down(ctx.project(), ctx.engine(), args.services)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from jlcompose import console
-from jlcompose.compose import Engine
-from jlcompose.project import Project, make_engine, open_project
+from jlcompose.commands import Context
+from jlcompose.lab.logs import logs
 
 HELP = "show a lab's log (-f to follow)"
 DESCRIPTION = """\
@@ -25,13 +24,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--tail", type=int, default=200, metavar="N", help="lines to show (default 200)")
 
 
-def run(args: argparse.Namespace) -> int:
-    project = open_project(args.project)
-    return logs(project, make_engine(project), args.service, follow=args.follow, tail=args.tail)
-
-
-def logs(project: Project, engine: Engine, name: str | None, *, follow: bool, tail: int) -> int:
-    service = project.pick([name] if name else [])[0]
-    for line in engine.logs(service.name, follow=follow, tail=tail):
-        console.data(line)
-    return 0
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    return logs(ctx.project(), ctx.engine(), args.service, follow=args.follow, tail=args.tail)

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
-from rich.live import Live
-
-from jlcompose import console
-from jlcompose.compose import Engine
-from jlcompose.errors import ExitCode, JlcomposeError, UsageError
-from jlcompose.gpu import dmon
-from jlcompose.gpu.dmon import DmonParser, GpuSummary, Sample
-from jlcompose.gpu.nvml import NvmlSampler, dmon_argv, load_nvml, smi_path
-from jlcompose.project import Project, make_engine, open_project
+from jlcompose.commands import Context
+from jlcompose.engine.api import Engine
+from jlcompose.errors import UsageError
+from jlcompose.gpu.monitor import monitor
+from jlcompose.project import Project
 
 HELP = "live GPU utilization (SM busy, memory) with a summary and hints"
 DESCRIPTION = """\
@@ -31,7 +22,6 @@ examples:
   jlcompose monitor --count 30      30 samples, then the summary
   jlcompose monitor --once --json   one sample per GPU as JSON lines, then the summary
 """
-CHUNK = 10  # samples per `docker exec` in a lab: a Ctrl-C leaves dmon running no longer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,216 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.interval <= 0 or (args.count is not None and args.count < 1):
         raise UsageError("--interval must be above 0 and --count at least 1.")
     count = 1 if args.once else args.count
     project: Project | None = None
     engine: Engine | None = None
     if args.service:
-        project = open_project(args.project)
+        project = ctx.project()
         project.service(args.service)
-        engine = make_engine(project)
+        engine = ctx.engine()
     return monitor(project, engine, args.service, interval=args.interval, count=count, as_json=args.json)
-
-
-def _no_gpu_here() -> JlcomposeError:
-    return JlcomposeError(
-        "no NVIDIA GPU found on this machine (neither NVML nor nvidia-smi answered).",
-        hint="`jlcompose monitor SERVICE` samples inside a running lab; `jlcompose doctor` "
-        "checks the driver.",
-    )
-
-
-def nvml_samples(
-    nvml: Any, interval: float, count: int | None, sleep: Callable[[float], None] = time.sleep
-) -> Iterator[Sample]:
-    sampler = NvmlSampler(nvml)
-    try:
-        done = 0
-        while count is None or done < count:
-            if done:
-                sleep(interval)
-            yield from sampler.round()
-            done += 1
-    finally:
-        sampler.close()
-
-
-def smi_samples(smi: str, interval: float, count: int | None) -> Iterator[Sample]:
-    parser = DmonParser()
-    got = False
-    with subprocess.Popen(  # noqa: S603  # nvidia-smi with fixed arguments
-        dmon_argv(smi, interval, count),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                sample = parser.feed(line)
-                if sample is not None:
-                    got = True
-                    yield sample
-        finally:
-            proc.terminate()  # Ctrl-C or --count reached: dmon must not outlive us
-    if not got:
-        raise JlcomposeError(
-            "nvidia-smi reported no GPU on this machine.",
-            detail="\n".join(parser.other[-5:]) or None,
-            hint="`jlcompose doctor` checks the driver.",
-        )
-
-
-def host_samples(interval: float, count: int | None) -> Iterator[Sample]:
-    nvml = load_nvml()
-    if nvml is not None:
-        return nvml_samples(nvml, interval, count)
-    smi = smi_path()
-    if smi is not None:
-        return smi_samples(smi, interval, count)
-    raise _no_gpu_here()
-
-
-def lab_samples(engine: Engine, service: str, interval: float, count: int | None) -> Iterator[Sample]:
-    """dmon inside the lab, in short runs: stopping the exec client would not stop dmon."""
-    parser = DmonParser()
-    done, total = 0, 0
-    while count is None or done < count:
-        chunk = CHUNK if count is None else min(CHUNK, count - done)
-        stream = engine.exec_stream(service, dmon_argv("nvidia-smi", interval, chunk))
-        got = 0
-        while True:
-            try:
-                line = next(stream)
-            except StopIteration as stop:
-                rc = int(stop.value or 0)
-                break
-            sample = parser.feed(line)
-            if sample is not None:
-                got += 1
-                yield sample
-        total += got
-        if rc != 0 or got == 0:
-            if total:
-                return  # it worked for a while: summarize what we have
-            raise JlcomposeError(
-                f"no GPU in the {service} lab: nvidia-smi failed there (exit {rc}).",
-                detail="\n".join(parser.other[-5:]) or None,
-                hint="a lab started with --cpu (or on a machine without GPU) has none; "
-                "`jlcompose status` shows GPU or CPU.",
-            )
-        done += chunk
-
-
-def _cell(value: float | None, unit: str) -> str:
-    return "-" if value is None else f"{value:.0f}{unit}"
-
-
-def _line(s: Sample) -> str:
-    return (
-        f"GPU {s.gpu}: SM {_cell(s.sm, ' %')}, mem ctrl {_cell(s.mem, ' %')}, "
-        f"memory {_cell(s.fb_used_mib, ' MiB')}"
-    )
-
-
-def live_table(latest: dict[int, Sample], history: list[Sample]) -> Any:
-    summaries = {s.gpu: s for s in dmon.summarize(history)}
-    table = console.table(show_header=True, header_style="bold", box=None)
-    for name in ("GPU", "SM", "mem ctrl", "memory used", "mean SM", "min SM"):
-        table.add_column(name, justify="right")
-    for gpu in sorted(latest):
-        s, summary = latest[gpu], summaries[gpu]
-        used = _cell(s.fb_used_mib, " MiB")
-        if s.fb_total_mib:
-            used += f" / {s.fb_total_mib:.0f} MiB"
-        table.add_row(
-            str(gpu),
-            _cell(s.sm, " %"),
-            _cell(s.mem, " %"),
-            used,
-            _cell(summary.sm_mean, " %"),
-            _cell(summary.sm_min, " %"),
-        )
-    return table
-
-
-def show_summary(summaries: list[GpuSummary], warnings: list[str]) -> None:
-    table = console.table(title="summary", show_header=True, header_style="bold", box=None)
-    for name in ("GPU", "samples", "mean SM", "min SM", "max SM", "mean mem ctrl", "max memory"):
-        table.add_column(name, justify="right")
-    for s in summaries:
-        table.add_row(
-            str(s.gpu),
-            str(s.samples),
-            _cell(s.sm_mean, " %"),
-            _cell(s.sm_min, " %"),
-            _cell(s.sm_max, " %"),
-            _cell(s.mem_mean, " %"),
-            _cell(s.fb_max_mib, " MiB"),
-        )
-    console.err.print(table)
-    for line in warnings:
-        console.warn(line)
-    if dmon.underused(summaries):
-        console.info("what usually helps:")
-        for hint in dmon.HINTS:
-            console.info(f"  - {hint}")
-
-
-def monitor(
-    project: Project | None,
-    engine: Engine | None,
-    service: str | None,
-    *,
-    interval: float,
-    count: int | None,
-    as_json: bool,
-) -> int:
-    """Sample until Ctrl-C or `count` samples per GPU, then summarize."""
-    if service:
-        assert engine is not None
-        if not any(c.running for c in engine.containers([service])):
-            raise JlcomposeError(
-                f"the {service} lab is not running.", hint=f"start it: jlcompose up {service}"
-            )
-        samples = lab_samples(engine, service, interval, count)
-    else:
-        samples = host_samples(interval, count)
-    history: list[Sample] = []
-    latest: dict[int, Sample] = {}
-    live = None
-    interrupted = False
-    if not as_json and console.err.is_terminal:
-        live = Live(console=console.err, auto_refresh=False, transient=True)
-        live.start()
-    try:
-        for sample in samples:
-            history.append(sample)
-            latest[sample.gpu] = sample
-            if as_json:
-                console.data(json.dumps(sample.to_json()))
-            elif live is not None:
-                live.update(live_table(latest, history), refresh=True)
-            else:
-                console.info(_line(sample))
-    except KeyboardInterrupt:
-        interrupted = True  # the normal way to stop: summarize below
-    finally:
-        if live is not None:
-            live.stop()
-        close = getattr(samples, "close", None)
-        if close is not None:
-            close()
-    if not history and not interrupted:
-        raise JlcomposeError("no GPU samples came back.", hint="`jlcompose doctor` checks the driver.")
-    summaries = dmon.summarize(history)
-    warnings = dmon.advice(summaries)
-    if as_json:
-        hints = list(dmon.HINTS) if dmon.underused(summaries) else []
-        doc = {"summary": [s.to_json() for s in summaries], "warnings": warnings, "hints": hints}
-        console.data(json.dumps(doc))
-    else:
-        show_summary(summaries, warnings)
-    return int(ExitCode.OK)

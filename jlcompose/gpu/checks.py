@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from jlcompose.compose import MIN_COMPOSE, EngineInfo
-from jlcompose.errors import JlcomposeError
+from jlcompose.core.composemodel import service_variable
+from jlcompose.engine.api import MIN_COMPOSE, EngineInfo
+from jlcompose.errors import ComposeMissing, ComposeTooOld, JlcomposeError
 from jlcompose.gpu.nvml import GpuInfo
 
 Status = Literal["ok", "warn", "fail"]
@@ -58,8 +59,8 @@ def check_engine(info: EngineInfo | None, error: JlcomposeError | None) -> list[
         return [docker, check_compose_version(info.compose_version)]
     message = error.message if error else "the Docker engine did not answer"
     fix = (error.hint if error else None) or "see https://docs.docker.com/engine/install/"
-    # info() checks the daemon before Compose: a Compose message means the daemon answered
-    if "Compose" in message:
+    # info() checks the daemon before Compose: a Compose error means the daemon answered
+    if isinstance(error, ComposeMissing | ComposeTooOld):
         return [
             CheckResult("docker", "ok", "Docker Engine answers"),
             CheckResult("compose", "fail", message.rstrip("."), fix),
@@ -200,7 +201,7 @@ def check_port(service: str, host_ip: str, port: int, in_use: bool, own: bool) -
         name,
         "fail",
         f"{where} (the {service} lab's port) is used by another program",
-        f"stop that program, or set another JLC_{service.upper().replace('-', '_')}_PORT in .env",
+        f"stop that program, or set another {service_variable(service, 'PORT')} in .env",
     )
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from jlcompose.config import load_config
+from jlcompose.core.config import load_config
+from jlcompose.engine.api import Stack
 from jlcompose.project import Project, discover_services
 from tests.conftest import copy_template
 from tests.fakes import FakeEngine
@@ -27,26 +28,9 @@ def compose_config(project: str = "demo") -> dict[str, Any]:
     return {"name": project, "services": {"torch": svc("torch", 18888), "tf": svc("tf", 18889)}}
 
 
-class Factory:
-    """Stands in for jlcompose.project.make_engine: one fake engine, remembering each call."""
-
-    def __init__(self, engine: FakeEngine) -> None:
-        self.engine = engine
-        self.calls: list[dict[str, Any]] = []
-
-    def __call__(
-        self,
-        project: Project,
-        *,
-        cpu: bool = False,
-        tags: dict[str, str] | None = None,
-        project_name: str | None = None,
-        extra_files: Any = (),
-    ) -> FakeEngine:
-        self.calls.append({"cpu": cpu, "tags": dict(tags or {}), "extra_files": list(extra_files)})
-        self.engine.variables = project.variables(tags)
-        self.engine.extra_files = list(extra_files)
-        return self.engine
+def on_cpu(stack: Stack) -> bool:
+    """Whether a Stack starts labs without the GPU reservation (the CPU override file)."""
+    return any(f.name == "compose.cpu.yaml" for f in stack.files)
 
 
 @pytest.fixture
@@ -59,8 +43,3 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture
 def engine() -> FakeEngine:
     return FakeEngine(compose_config=compose_config())
-
-
-@pytest.fixture
-def factory(engine: FakeEngine) -> Factory:
-    return Factory(engine)

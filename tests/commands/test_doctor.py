@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from jlcompose.commands import doctor as doctor_module
-from jlcompose.commands.doctor import Host, doctor
-from jlcompose.compose import ContainerInfo, EngineInfo
-from jlcompose.errors import ComposeFailed, EngineError
+from jlcompose.engine.api import ContainerInfo, EngineInfo
+from jlcompose.errors import ComposeFailed, ComposeTooOld, DaemonDown, EngineError
 from jlcompose.gpu import checks
+from jlcompose.gpu import doctor as doctor_module
+from jlcompose.gpu.doctor import Host, doctor
 from jlcompose.gpu.nvml import GpuInfo
 from jlcompose.project import Project
 from tests.fakes import FakeEngine
@@ -33,15 +33,13 @@ def test_engine_ok_and_compose_version() -> None:
 
 
 def test_engine_errors_become_rows() -> None:
-    down = EngineError(
-        "the Docker daemon is not running (or this user may not reach it).",
-        hint="start Docker (e.g. `sudo systemctl start docker`) and try again.",
-    )
+    down = DaemonDown("unix:///var/run/docker.sock")
     docker, compose = checks.check_engine(None, down)
-    assert docker.status == "fail" and docker.detail.startswith("the Docker daemon is not running")
+    assert docker.status == "fail"
+    assert docker.detail == "the Docker daemon does not answer at unix:///var/run/docker.sock"
     assert docker.fix.startswith("start Docker")
     assert compose.status == "warn" and "not checked" in compose.detail
-    old = EngineError(
+    old = ComposeTooOld(
         "Docker Compose 2.20.0 is too old; jlcompose needs 2.24.4 or newer.",
         hint="upgrade the docker-compose-plugin package.",
     )
@@ -152,7 +150,9 @@ def _run(
     return code, {c["name"]: c for c in doc["checks"]} | {"ok": doc["ok"]}
 
 
-def test_healthy_gpu_machine(project: Project, engine: FakeEngine, capsys) -> None:
+def test_healthy_gpu_machine(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine.gpu = True
     engine.image_store["jlcompose/demo-torch:abc123"] = {"org.jlcompose.hash": "abc123"}
     engine.image_envs["base:1"] = NGC_ENV
@@ -165,7 +165,9 @@ def test_healthy_gpu_machine(project: Project, engine: FakeEngine, capsys) -> No
     assert {r["status"] for n, r in rows.items() if n != "ok"} == {"ok"}
 
 
-def test_engine_down_is_a_failed_row_not_a_crash(project: Project, engine: FakeEngine, capsys) -> None:
+def test_engine_down_is_a_failed_row_not_a_crash(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine.fail_info = EngineError(
         "the `docker` command was not found on PATH.", hint="install Docker Engine"
     )
@@ -177,7 +179,9 @@ def test_engine_down_is_a_failed_row_not_a_crash(project: Project, engine: FakeE
     assert rows["host GPUs"]["status"] == "warn" and rows["inotify"]["status"] == "ok"
 
 
-def test_cpu_machine_without_images_only_warns(project: Project, engine: FakeEngine, capsys) -> None:
+def test_cpu_machine_without_images_only_warns(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, rows = _run(project, engine, fake_host(free=5 * 10**9), capsys)
     assert code == 0
     assert rows["GPU in Docker"] == {
@@ -190,7 +194,9 @@ def test_cpu_machine_without_images_only_warns(project: Project, engine: FakeEng
     assert rows["disk"]["status"] == "warn"
 
 
-def test_a_port_taken_by_another_program_fails(project: Project, engine: FakeEngine, capsys) -> None:
+def test_a_port_taken_by_another_program_fails(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, rows = _run(project, engine, fake_host(busy={18889}), capsys)
     assert code == 1 and rows["port 18889"]["status"] == "fail"
     # the same port held by this project's own running lab is fine
@@ -207,7 +213,9 @@ def test_a_port_taken_by_another_program_fails(project: Project, engine: FakeEng
     assert code == 0 and "running tf lab" in rows["port 18889"]["detail"]
 
 
-def test_ports_from_dotenv_when_compose_says_nothing(project: Project, capsys) -> None:
+def test_ports_from_dotenv_when_compose_says_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project.root / ".env").write_text("JLC_TORCH_PORT=9999\n")
     engine = FakeEngine(compose_config={})
     _code, rows = _run(project, engine, fake_host(environ={"JLC_TF_PORT": "7777"}), capsys)
@@ -215,7 +223,7 @@ def test_ports_from_dotenv_when_compose_says_nothing(project: Project, capsys) -
 
 
 def test_probe_with_the_base_image_and_probe_errors(
-    project: Project, engine: FakeEngine, capsys, monkeypatch
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine.image_envs["base:1"] = NGC_ENV  # pulled, but no lab image built yet
     _code, rows = _run(project, engine, fake_host(gpus=H200), capsys)
@@ -233,7 +241,7 @@ def test_probe_with_the_base_image_and_probe_errors(
     assert "probing the engine for GPU support failed" in rows["GPU in Docker"]["detail"]
 
 
-def test_outside_a_project(engine: FakeEngine, capsys) -> None:
+def test_outside_a_project(engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
     code, rows = _run(None, engine, fake_host(files={"/proc/version": WSL}), capsys)
     assert code == 0
     assert rows["GPU in Docker"]["detail"] == "no local image to probe with"
@@ -241,7 +249,9 @@ def test_outside_a_project(engine: FakeEngine, capsys) -> None:
     assert "WSL2" in rows["WSL2"]["detail"]
 
 
-def test_table_output(project: Project, engine: FakeEngine, capsys, monkeypatch) -> None:
+def test_table_output(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "250")
     engine.fail_info = EngineError("the Docker daemon is not running.", hint="start Docker")
     assert doctor(project, engine, as_json=False, host=fake_host()) == 1

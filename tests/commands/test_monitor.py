@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from jlcompose import cli
-from jlcompose.commands import monitor as monitor_module
-from jlcompose.commands.monitor import monitor
-from jlcompose.compose import ContainerInfo
+from jlcompose.engine.api import ContainerInfo
 from jlcompose.errors import JlcomposeError
+from jlcompose.gpu import monitor as monitor_module
+from jlcompose.gpu.monitor import monitor
 from jlcompose.project import Project
 from tests.fakes import FakeEngine
 
@@ -47,7 +47,9 @@ def _json_lines(out: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return docs[:-1], docs[-1]
 
 
-def test_underused_lab_warns_with_hints(project: Project, engine: FakeEngine, capsys) -> None:
+def test_underused_lab_warns_with_hints(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine.exec_handler = lambda service, argv, user: (0, UNDERUSED)
     assert monitor(project, _lab(engine), "torch", interval=1, count=6, as_json=True) == 0
     assert engine.calls[-1][:3] == (
@@ -63,7 +65,9 @@ def test_underused_lab_warns_with_hints(project: Project, engine: FakeEngine, ca
     assert any("pin_memory" in h for h in end["hints"])
 
 
-def test_busy_lab_does_not_warn(project: Project, engine: FakeEngine, capsys) -> None:
+def test_busy_lab_does_not_warn(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine.exec_handler = lambda service, argv, user: (0, BUSY)
     assert monitor(project, _lab(engine), "torch", interval=1, count=6, as_json=False) == 0
     err = capsys.readouterr().err
@@ -72,7 +76,9 @@ def test_busy_lab_does_not_warn(project: Project, engine: FakeEngine, capsys) ->
     assert "busy only" not in err and "what usually helps" not in err
 
 
-def test_text_summary_names_the_hints(project: Project, engine: FakeEngine, capsys) -> None:
+def test_text_summary_names_the_hints(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine.exec_handler = lambda service, argv, user: (0, UNDERUSED)
     monitor(project, _lab(engine), "torch", interval=1, count=6, as_json=False)
     err = capsys.readouterr().err
@@ -80,7 +86,7 @@ def test_text_summary_names_the_hints(project: Project, engine: FakeEngine, caps
 
 
 def test_without_count_it_runs_in_short_execs_until_ctrl_c(
-    project: Project, engine: FakeEngine, capsys
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[Sequence[str]] = []
 
@@ -133,7 +139,7 @@ class FakeNvml(types.SimpleNamespace):
         self.shutdowns += 1
 
 
-def test_host_through_nvml(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_host_through_nvml(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     nvml = FakeNvml()
     monkeypatch.setattr(monitor_module, "load_nvml", lambda: nvml)
     assert monitor(None, None, None, interval=0.001, count=3, as_json=True) == 0
@@ -152,7 +158,9 @@ def test_host_through_nvml(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     assert len(end["warnings"]) == 1 and end["warnings"][0].startswith("GPU 1:")
 
 
-def test_host_through_nvidia_smi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+def test_host_through_nvidia_smi(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = tmp_path / "args"
     smi = tmp_path / "nvidia-smi"
     smi.write_text(f'#!/bin/sh\necho "$@" > {args}\ncat {DATA / "h200-driver580-busy.txt"}\n')
@@ -165,7 +173,9 @@ def test_host_through_nvidia_smi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert [s["sm"] for s in samples] == [27, 99, 98, 99, 99, 99] and end["warnings"] == []
 
 
-def test_no_gpu_anywhere_exits_non_zero_with_one_sentence(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_no_gpu_anywhere_exits_non_zero_with_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(monitor_module, "load_nvml", lambda: None)
     monkeypatch.setattr(monitor_module, "smi_path", lambda: None)
     assert cli.main(["monitor", "--once"]) == 1

@@ -2,33 +2,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jlcompose.commands import up as up_module
-from jlcompose.commands.down import down
-from jlcompose.commands.init import init
-from jlcompose.commands.prune import prune
-from jlcompose.commands.status import status
-from jlcompose.commands.up import up
-from jlcompose.commands.url import url
 from jlcompose.errors import JlcomposeError, UsageError
+from jlcompose.lab import start as up_module
+from jlcompose.lab.down import down
+from jlcompose.lab.prune import prune
+from jlcompose.lab.status import status, url
+from jlcompose.lab.up import up
 from jlcompose.project import Project
-from tests.commands.conftest import Factory
+from jlcompose.scaffold import init
 from tests.fakes import FakeEngine
 
 
 @pytest.fixture
-def started(
-    project: Project, engine: FakeEngine, factory: Factory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
+def started(project: Project, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setattr(up_module, "wait_ready", lambda *a, **k: True)
     monkeypatch.setattr(up_module, "port_in_use", lambda bind, port: False)
-    up(project, ["torch"], engine_factory=factory)
+    up(project, engine, ["torch"])
     return project
 
 
-def _status(project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> dict:
+def _status(project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
     status(project, engine, [], as_json=True)
     return {r["service"]: r for r in json.loads(capsys.readouterr().out)["services"]}
@@ -48,7 +45,7 @@ def test_status_current_stale_and_hot_installed(
         and rows["tf"]["url"] is None
     )
     started.services["torch"].requirements.write_text("six\n")
-    started.update_state(lambda s: s["services"]["torch"].update(hot_installed=["six"]))
+    started.state.update(lambda s: setattr(s.service("torch"), "hot_installed", ["six"]))
     rows = _status(started, engine, capsys)
     assert rows["torch"]["image"] == "stale" and rows["torch"]["hot_installed"] == ["six"]
 
@@ -60,7 +57,7 @@ def test_status_table_mentions_hot_installs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")
-    started.update_state(lambda s: s["services"]["torch"].update(hot_installed=["six"]))
+    started.state.update(lambda s: setattr(s.service("torch"), "hot_installed", ["six"]))
     capsys.readouterr()
     status(started, engine, [])
     out = capsys.readouterr().out

@@ -7,17 +7,19 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jlcompose import cli
-from jlcompose.commands import pipreq as pipreq_cmd
-from jlcompose.commands.pipreq import pipreq
-from jlcompose.compose import ContainerInfo
+from jlcompose.core.requirements import requirement_lines
+from jlcompose.engine.api import ContainerInfo
 from jlcompose.errors import EngineError, ExitCode, InstallFailed, RequirementError
-from jlcompose.hotinstall import PIP_ENV, explain_failure, record
+from jlcompose.lab.hotinstall import PIP_ENV, remember_installed
+from jlcompose.lab.pipfailure import explain_failure
+from jlcompose.lab.pipreq import pipreq
 from jlcompose.project import Project, open_project
-from jlcompose.requirements import requirement_lines
+from tests.conftest import copy_template
 from tests.fakes import FakeEngine
 
 PIP_OUTPUT = Path(__file__).resolve().parent.parent / "data" / "pip"
@@ -29,9 +31,10 @@ def pip_lines(name: str) -> list[str]:
 
 
 @pytest.fixture
-def project(template_project: Path) -> Project:
-    (template_project / "docker_files" / "torch" / "requirements.txt").write_bytes(ORIGINAL)
-    return open_project(str(template_project), environ={})
+def project(tmp_path: Path) -> Project:
+    root = copy_template(tmp_path / "demo")  # FakeEngine's project name
+    (root / "docker_files" / "torch" / "requirements.txt").write_bytes(ORIGINAL)
+    return open_project(str(root), environ={})
 
 
 def req_path(project: Project, service: str = "torch") -> Path:
@@ -42,12 +45,13 @@ def start(engine: FakeEngine, service: str = "torch") -> FakeEngine:
     return engine.start(service)
 
 
-def execs(engine: FakeEngine) -> list[tuple[object, ...]]:
+def execs(engine: FakeEngine) -> list[tuple[Any, ...]]:
     return [c for c in engine.calls if c[0] == "exec"]
 
 
-def state(project: Project) -> dict[str, object]:
-    return json.loads((project.state_dir / "state.json").read_text())
+def state(project: Project) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((project.state.path / "state.json").read_text())
+    return data
 
 
 def test_a_running_lab_gets_the_package_first_as_root_then_the_file(project: Project) -> None:
@@ -65,7 +69,7 @@ def test_a_running_lab_gets_the_package_first_as_root_then_the_file(project: Pro
     assert argv[0] == "env" and "PIP_ROOT_USER_ACTION=ignore" in argv
     assert seen == [ORIGINAL]
     assert req_path(project).read_bytes() == ORIGINAL + b"six==1.16.0\n"
-    torch = state(project)["services"]["torch"]  # type: ignore[index]
+    torch = state(project)["services"]["torch"]
     assert torch["hot_installed"] == ["six==1.16.0"]
     assert torch["applied"] == (ORIGINAL + b"six==1.16.0\n").decode()
 
@@ -75,11 +79,10 @@ def test_pip_output_is_streamed_and_the_error_report_is_explained(
 ) -> None:
     output = ["Collecting six==1.16.0", *pip_lines("constraint-direct.txt")]
     engine = start(FakeEngine(exec_handler=lambda *_: (1, output)))
-    monkeypatch.setattr(pipreq_cmd, "make_engine", lambda *_a, **_k: engine)
-    rc = cli.main(["-C", str(project.root), "pipreq", "six==1.16.0"])
-    assert rc == ExitCode.INSTALL == 6
+    rc = cli.main(["-C", str(project.root), "pipreq", "six==1.16.0"], open_engine=lambda: engine)
+    assert rc == ExitCode.INSTALL and int(ExitCode.INSTALL) == 6
     assert req_path(project).read_bytes() == ORIGINAL
-    assert not (project.state_dir / "state.json").exists()
+    assert not (project.state.path / "state.json").exists()
     err = capsys.readouterr().err
     assert "the image pins six==1.17.0 in its pip constraint file" in err
     assert "you asked for six==1.16.0" in err
@@ -136,7 +139,7 @@ def test_nothing_running_saves_the_file_without_exec(
     assert execs(engine) == []
     assert req_path(project).read_bytes() == ORIGINAL + b"six\nRich>=13\n"
     assert "next `jlcompose up torch` builds it" in capsys.readouterr().err
-    assert not (project.state_dir / "state.json").exists()
+    assert not (project.state.path / "state.json").exists()
 
 
 def test_no_install_leaves_a_running_lab_alone(project: Project) -> None:
@@ -179,16 +182,21 @@ def test_an_unreachable_engine_still_saves_and_warns(
 
 def test_all_services_and_the_service_flag(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = start(FakeEngine(), "tf")
-    monkeypatch.setattr(pipreq_cmd, "make_engine", lambda *_a, **_k: engine)
     tf_before = req_path(project, "tf").read_bytes()
-    assert cli.main(["-C", str(project.root), "pipreq", "--service", "tf", "six"]) == 0
+    assert (
+        cli.main(["-C", str(project.root), "pipreq", "--service", "tf", "six"], open_engine=lambda: engine)
+        == 0
+    )
     assert req_path(project, "tf").read_bytes() == tf_before + b"six\n"
     assert req_path(project).read_bytes() == ORIGINAL
-    assert cli.main(["-C", str(project.root), "pipreq", "--all", "rich"]) == 0
+    assert cli.main(["-C", str(project.root), "pipreq", "--all", "rich"], open_engine=lambda: engine) == 0
     assert req_path(project, "tf").read_bytes().endswith(b"six\nrich\n")
     assert req_path(project).read_bytes() == ORIGINAL + b"rich\n"
     assert [c[1] for c in execs(engine)] == ["tf", "tf"]  # only tf runs
-    assert cli.main(["-C", str(project.root), "pipreq", "--service", "nope", "six"]) == 2
+    assert (
+        cli.main(["-C", str(project.root), "pipreq", "--service", "nope", "six"], open_engine=lambda: engine)
+        == 2
+    )
 
 
 def test_a_failure_in_one_service_leaves_that_file_alone(project: Project) -> None:
@@ -242,9 +250,9 @@ def test_the_file_mode_is_kept(project: Project) -> None:
 
 def test_record_dedupes_by_canonical_name(project: Project) -> None:
     svc = project.service("torch")
-    record(project, svc, ["six==1.16.0", "rich"])
-    record(project, svc, ["Six==1.17.0"])
-    assert state(project)["services"]["torch"]["hot_installed"] == ["rich", "Six==1.17.0"]  # type: ignore[index]
+    remember_installed(project, svc, ["six==1.16.0", "rich"], applied="")
+    remember_installed(project, svc, ["Six==1.17.0"], applied="")
+    assert state(project)["services"]["torch"]["hot_installed"] == ["rich", "Six==1.17.0"]
 
 
 def test_pip_runs_with_quiet_non_interactive_settings() -> None:
@@ -289,4 +297,4 @@ def test_ctrl_c_during_the_install_changes_nothing(project: Project) -> None:
     with pytest.raises(KeyboardInterrupt):
         pipreq(project, engine, ["six"], [project.services["torch"]])
     assert req_path(project).read_bytes() == ORIGINAL
-    assert not (project.state_dir / "state.json").exists() or "six" not in json.dumps(state(project))
+    assert not (project.state.path / "state.json").exists() or "six" not in json.dumps(state(project))

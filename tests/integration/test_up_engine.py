@@ -9,6 +9,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ def _get(url: str) -> int:
         return int(exc.code)
 
 
-def _status(root: Path) -> dict:
+def _status(root: Path) -> dict[str, Any]:
     res = run_cli("status", "--json", cwd=root)
     assert res.returncode == 0, res.stderr
     return {row["service"]: row for row in json.loads(res.stdout)["services"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import math
 import statistics
@@ -10,15 +11,16 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jlcompose.commands import bench as command
-from jlcompose.config import load_config
+from jlcompose.core.config import load_config
 from jlcompose.errors import JlcomposeError, UnknownService
 from jlcompose.gpu import bench, report
+from jlcompose.gpu import benchrun as command
 from jlcompose.project import Project, discover_services
 from tests.conftest import copy_template
 from tests.fakes import FakeEngine
@@ -123,9 +125,7 @@ def test_missing_framework_and_a_failing_one(monkeypatch: pytest.MonkeyPatch) ->
     def boom(quick: bool, progress: bench.Progress) -> dict[str, Any]:
         raise RuntimeError("CUDA error: out of memory")
 
-    monkeypatch.setattr(
-        bench.importlib.util, "find_spec", lambda name: None if name == "tensorflow" else object()
-    )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "tensorflow" else object())
     monkeypatch.setitem(bench.BENCHES, "torch", ("torch", boom))
     result = bench.run(quick=True)
     assert result["missing"] == {"tf": "tensorflow is not installed"}
@@ -308,14 +308,16 @@ def _running(engine: FakeEngine, *services: str) -> None:
     engine.start(*services)
 
 
-def test_command_runs_the_source_in_each_lab(project: Project, capsys, monkeypatch) -> None:
+def test_command_runs_the_source_in_each_lab(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     replies = {
         "torch": {"schema": 1, "quick": False, "frameworks": [TORCH], "missing": {}},
         "tf": {"schema": 1, "quick": False, "frameworks": [TF], "missing": {}},
     }
 
-    def handler(service: str, argv, user) -> tuple[int, list[str]]:
+    def handler(service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
         assert argv[:2] == ["python3", "-c"] and argv[2] == command.bench_source()
         assert argv[3:] == ["--json"] and user is None
         return 0, ["bench: torch: matmul_fp32 ...", json.dumps(replies[service]), "bye"]

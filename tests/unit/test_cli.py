@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_exit_code_table(
 ) -> None:
     from jlcompose.commands import url
 
-    def boom(args: object) -> int:
+    def boom(args: object, ctx: object) -> int:
         raise exc
 
     monkeypatch.setattr(url, "run", boom)
@@ -69,7 +70,9 @@ def test_exit_code_table(
     assert text in capsys.readouterr().err
 
 
-def test_unknown_service_through_the_cli(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_service_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.conftest import copy_template
 
     root = copy_template(tmp_path / "p")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jlcompose.config import find_root, load_config, sanitize_project_name
+from jlcompose.core.config import find_root, load_config, sanitize_project_name
 from jlcompose.errors import ConfigError, UsageError
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from jlcompose.hashing import image_hash, normalize_requirements
+from jlcompose.core.hashing import image_hash, normalize_requirements
 
 FILES = [("Dockerfile", b"FROM x\n"), ("torch/requirements.txt", b"numpy==2.0\n")]
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from jlcompose import cli
-from jlcompose.commands import pipreq as pipreq_cmd
-from jlcompose.commands.pipreq import pipreq
-from jlcompose.compose import ContainerInfo
+from jlcompose.core.pkgargs import validate_argument
+from jlcompose.engine.api import ContainerInfo
 from jlcompose.errors import RequirementError
-from jlcompose.pkgargs import validate_argument
+from jlcompose.lab.pipreq import pipreq
 from jlcompose.project import Project, open_project
 from tests.fakes import FakeEngine
 
@@ -120,7 +119,7 @@ def test_a_bad_argument_is_refused_and_nothing_is_touched(project: Project, arg:
     assert len(info.value.message) < 200  # one sentence, with a shortened argument
     assert path.read_bytes() == before
     assert [c for c in engine.calls if c[0] == "exec"] == []
-    assert not (project.state_dir / "state.json").exists()
+    assert not (project.state.path / "state.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -155,16 +154,15 @@ def test_every_bad_argument_is_reported_before_refusing(
 
 
 def test_the_cli_refuses_before_building_an_engine(
-    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def no_engine(*_a: object, **_k: object) -> FakeEngine:
+    def no_engine() -> FakeEngine:
         raise AssertionError("the engine must not be built for a bad argument")
 
-    monkeypatch.setattr(pipreq_cmd, "make_engine", no_engine)
     path = project.services["torch"].requirements
     before = path.read_bytes()
-    rc = cli.main(["-C", str(project.root), "pipreq", "numpy | sh"])
+    rc = cli.main(["-C", str(project.root), "pipreq", "numpy | sh"], open_engine=no_engine)
     assert rc == 2
     assert "shell metacharacters" in capsys.readouterr().err
     assert path.read_bytes() == before
-    assert not (project.state_dir / "token").exists()
+    assert not (project.state.path / "token").exists()

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import socket
 
-from jlcompose.lab import Address, address_of, lab_url, port_in_use, wait_ready
-from jlcompose.progress import BuildStatus
+from jlcompose.core.composemodel import Address, parse
+from jlcompose.lab.http import lab_url, port_in_use, wait_ready
+from jlcompose.lab.progress import BuildStatus
 
 
 def test_build_status_follows_steps_and_output() -> None:
@@ -33,9 +34,10 @@ def test_address_from_compose_config() -> None:
             "tf": {"ports": [{"target": 8888, "published": "8889", "host_ip": "0.0.0.0"}]},
         }
     }
-    assert address_of(cfg, "torch") == Address("127.0.0.1", "127.0.0.1", 18888)
-    assert address_of(cfg, "tf") == Address("127.0.0.1", "0.0.0.0", 8889)
-    assert address_of(cfg, "none") is None
+    model = parse(cfg)
+    assert model.services["torch"].address == Address("127.0.0.1", "127.0.0.1", 18888)
+    assert model.services["tf"].address == Address("127.0.0.1", "0.0.0.0", 8889)
+    assert parse({"services": {"none": {}}}).services["none"].address is None
     assert lab_url(Address("127.0.0.1", "127.0.0.1", 1), "t") == "http://127.0.0.1:1/lab?token=t"
 
 
@@ -49,12 +51,17 @@ def test_port_in_use() -> None:
 
 
 def test_wait_ready_gives_up_when_container_exits() -> None:
-    calls = []
+    calls: list[int] = []
+
+    def alive() -> bool:
+        calls.append(1)
+        return False
+
     ok = wait_ready(
         Address("127.0.0.1", "127.0.0.1", 9),
         "t",
         timeout=30,
-        still_alive=lambda: calls.append(1) or False,
+        still_alive=alive,
         sleep=lambda _: None,
     )
     assert ok is False and calls == [1]

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from jlcompose.errors import RequirementError
-from jlcompose.includes import include_paths
-from jlcompose.requirements import (
+from jlcompose.core.includes import include_paths
+from jlcompose.core.requirements import (
     Change,
     Diff,
     add_or_update,
@@ -20,6 +19,7 @@ from jlcompose.requirements import (
     has_hashes,
     requirement_lines,
 )
+from jlcompose.errors import RequirementError
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "requirements"
 FILES = sorted(p.name for p in CORPUS.glob("*.txt"))

@@ -78,11 +78,13 @@ def tf_log(env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[str]]:
     env.setitem(sys.modules, "jlc_fake_log", log)
     env.syspath_prepend(str(tmp_path))
     env.delitem(sys.modules, "tensorflow", raising=False)
-    yield log.events  # type: ignore[attr-defined]
+    yield log.events
     sys.modules.pop("tensorflow", None)
 
 
-def test_defaults_turn_on_cudnn_benchmark_and_tf32(torch: types.ModuleType, capsys) -> None:
+def test_defaults_turn_on_cudnn_benchmark_and_tf32(
+    torch: types.ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     namespace = run_startup()
     assert torch.backends.cudnn.benchmark is True
     assert torch.backends.cuda.matmul.allow_tf32 is True
@@ -104,7 +106,7 @@ def test_zero_leaves_pytorch_defaults(torch: types.ModuleType, env: pytest.Monke
 
 
 @pytest.mark.parametrize(("bench", "tf32"), [("1", "0"), ("0", "true")])
-def test_each_switch_alone(torch: types.ModuleType, env: pytest.MonkeyPatch, bench, tf32) -> None:
+def test_each_switch_alone(torch: types.ModuleType, env: pytest.MonkeyPatch, bench: str, tf32: str) -> None:
     env.setenv("JLC_CUDNN_BENCHMARK", bench)
     env.setenv("JLC_TF32", tf32)
     run_startup()
@@ -112,7 +114,9 @@ def test_each_switch_alone(torch: types.ModuleType, env: pytest.MonkeyPatch, ben
     assert (torch.precision == "high") is (tf32 == "true")
 
 
-def test_a_broken_torch_prints_one_line_and_does_not_raise(torch: types.ModuleType, capsys) -> None:
+def test_a_broken_torch_prints_one_line_and_does_not_raise(
+    torch: types.ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     def refuse(value: str) -> None:
         raise RuntimeError("no such precision")
 
@@ -123,21 +127,25 @@ def test_a_broken_torch_prints_one_line_and_does_not_raise(torch: types.ModuleTy
     assert "PyTorch defaults not applied" in err and "no such precision" in err
 
 
-def test_an_odd_value_warns_and_keeps_the_default(torch, env: pytest.MonkeyPatch, capsys) -> None:
+def test_an_odd_value_warns_and_keeps_the_default(
+    torch: types.ModuleType, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setenv("JLC_TF32", "maybe")
     run_startup()
     assert torch.precision == "high"
     assert "JLC_TF32='maybe'" in capsys.readouterr().err
 
 
-def test_tensorflow_is_not_imported_unless_asked(tf_log: list[str], env) -> None:
+def test_tensorflow_is_not_imported_unless_asked(tf_log: list[str], env: pytest.MonkeyPatch) -> None:
     env.setitem(sys.modules, "torch", None)  # no torch either: nothing to do at all
     run_startup()
     assert tf_log == []
     assert "tensorflow" not in sys.modules
 
 
-def test_tf_mixed_precision_sets_the_keras_policy(tf_log: list[str], env, capsys) -> None:
+def test_tf_mixed_precision_sets_the_keras_policy(
+    tf_log: list[str], env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setitem(sys.modules, "torch", None)
     env.setenv("JLC_TF_MIXED_PRECISION", "1")
     run_startup()
@@ -145,7 +153,9 @@ def test_tf_mixed_precision_sets_the_keras_policy(tf_log: list[str], env, capsys
     assert capsys.readouterr().err == ""
 
 
-def test_without_any_framework_it_is_silent(env: pytest.MonkeyPatch, capsys) -> None:
+def test_without_any_framework_it_is_silent(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.setitem(sys.modules, "torch", None)
     env.setitem(sys.modules, "tensorflow", None)
     env.setenv("JLC_TF_MIXED_PRECISION", "1")

@@ -16,16 +16,17 @@ from watchdog.events import (
     FileModifiedEvent,
     FileMovedEvent,
     FileOpenedEvent,
+    FileSystemEvent,
 )
 
-from jlcompose.watcher import (
+from jlcompose.lab.observer import EventSink
+from jlcompose.lab.watcher import (
     Action,
     Debouncer,
-    EventSink,
+    changes,
     fstype_of,
     is_relevant,
     parse_mounts,
-    plan,
     polling_reason,
 )
 
@@ -48,7 +49,7 @@ WATCHED = {REQ, D / "common.txt"}
         FileModifiedEvent(bytes(REQ)),  # watchdog may hand over bytes paths
     ],
 )
-def test_relevant(event):
+def test_relevant(event: FileSystemEvent) -> None:
     assert is_relevant(event, WATCHED)
 
 
@@ -66,11 +67,11 @@ def test_relevant(event):
         DirMovedEvent(str(D / "x"), str(REQ)),
     ],
 )
-def test_not_relevant(event):
+def test_not_relevant(event: FileSystemEvent) -> None:
     assert not is_relevant(event, WATCHED)
 
 
-def test_debouncer_waits_for_quiet():
+def test_debouncer_waits_for_quiet() -> None:
     d = Debouncer(quiet=0.5, max_wait=10)
     assert not d.pending and not d.due(100.0) and d.deadline() is None
     d.mark(0.0)
@@ -82,7 +83,7 @@ def test_debouncer_waits_for_quiet():
     assert not d.pending and not d.due(100.0)
 
 
-def test_debouncer_ten_saves_in_two_seconds_fire_once():
+def test_debouncer_ten_saves_in_two_seconds_fire_once() -> None:
     d = Debouncer(quiet=0.5, max_wait=10)
     fired = []
     for ms in range(0, 4000, 10):  # a 10 ms tick, integer so no float drift
@@ -95,40 +96,40 @@ def test_debouncer_ten_saves_in_two_seconds_fire_once():
     assert fired == [2300]  # last save at 1.8 s, plus 0.5 s of quiet
 
 
-def test_debouncer_max_wait_caps_a_stream_of_saves():
+def test_debouncer_max_wait_caps_a_stream_of_saves() -> None:
     d = Debouncer(quiet=0.5, max_wait=3)
     for i in range(40):
         d.mark(i * 0.1)
     assert d.due(3.0) and not d.due(2.99)
 
 
-def test_plan_add_and_upgrade():
+def test_plan_add_and_upgrade() -> None:
     old = "# lab\nnumpy==1.26\n"
     new = "# lab\nnumpy==2.0\ntabulate\n"
-    action = plan(old, new)
+    action = changes(old, new)
     assert action.install == ("numpy==2.0", "tabulate")
     assert action.removed == () and not action.needs_build and not action.empty
     assert action.describe() == "+numpy==2.0 +tabulate"
 
 
-def test_plan_remove_needs_build():
-    action = plan("six\ntabulate\n", "tabulate\n")
+def test_plan_remove_needs_build() -> None:
+    action = changes("six\ntabulate\n", "tabulate\n")
     assert action == Action(install=(), removed=("six",))
     assert action.needs_build and action.describe() == "-six"
 
 
-def test_plan_no_op_and_comment_only():
-    assert plan("six\n", "six\n").empty
-    assert plan("six\n", "# a new comment\nsix   # pinned later\n\n").empty
-    assert plan("Six\n", "six\n").empty  # the same package, spelled differently
+def test_plan_no_op_and_comment_only() -> None:
+    assert changes("six\n", "six\n").empty
+    assert changes("six\n", "# a new comment\nsix   # pinned later\n\n").empty
+    assert changes("Six\n", "six\n").empty  # the same package, spelled differently
 
 
-def test_plan_option_lines_need_build():
-    action = plan("six\n", "--extra-index-url https://example.org/simple\nsix\n")
+def test_plan_option_lines_need_build() -> None:
+    action = changes("six\n", "--extra-index-url https://example.org/simple\nsix\n")
     assert action.other and action.needs_build and action.install == ()
 
 
-def test_parse_mounts_and_fstype():
+def test_parse_mounts_and_fstype() -> None:
     text = (
         "/dev/sda1 / ext4 rw 0 0\n"
         "server:/export /home/u/proj nfs4 rw 0 0\n"
@@ -143,7 +144,7 @@ def test_parse_mounts_and_fstype():
     assert fstype_of(Path("/etc"), []) is None
 
 
-def test_polling_reason():
+def test_polling_reason() -> None:
     mounts = parse_mounts("/dev/sda1 / ext4 rw 0 0\nsrv:/x /net cifs rw 0 0\n")
     local = [Path("/home/u/p/docker_files/torch")]
     assert polling_reason(local, mounts, forced=False, wsl=False) is None
@@ -163,11 +164,12 @@ class Clock:
         return self.now
 
 
-def test_sink_collects_services_once_quiet(tmp_path):
+def test_sink_collects_services_once_quiet(tmp_path: Path) -> None:
     shared = tmp_path / "common.txt"
     files = {"torch": [tmp_path / "torch.txt", shared], "tf": [tmp_path / "tf.txt", shared]}
     clock = Clock()
-    sink = EventSink(files, clock)
+    sink = EventSink(clock)
+    sink.set_files(files)
     assert sink.take(0) == set()
     sink.dispatch(FileAttribEvent(str(tmp_path / "torch.txt")))
     clock.now = 5.0
@@ -179,8 +181,8 @@ def test_sink_collects_services_once_quiet(tmp_path):
     assert sink.take(0) == set()
 
 
-def test_sink_set_files_returns_parent_dirs(tmp_path):
-    sink = EventSink({}, Clock())
+def test_sink_set_files_returns_parent_dirs(tmp_path: Path) -> None:
+    sink = EventSink(Clock())
     dirs = sink.set_files({"torch": [tmp_path / "a" / "r.txt", tmp_path / "b" / "c.txt"]})
     assert dirs == {tmp_path / "a", tmp_path / "b"}
     sink.dispatch(FileModifiedEvent(str(tmp_path / "b" / "c.txt")))

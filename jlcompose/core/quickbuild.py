@@ -16,7 +16,7 @@ import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from jlcompose import hashing
+from jlcompose.core import hashing
 
 INPUTS_LABEL = "org.jlcompose.inputs"  # hash of everything but requirements.txt
 REQUIREMENTS_LABEL = "org.jlcompose.requirements"  # base64 of the normalized requirements
@@ -53,7 +53,7 @@ def decode(label: str) -> list[str] | None:
         return None
 
 
-def plan(
+def choose_previous(
     images: Iterable[tuple[str, Mapping[str, str]]], inputs: str, requirements_text: str
 ) -> Quick | None:
     """Pick the closest existing image that the new requirements only add lines to."""

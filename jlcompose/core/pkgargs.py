@@ -81,8 +81,6 @@ def validate_argument(arg: str) -> Requirement:
             f"{shown} is a version number, not a package name.",
             hint="give the name and the version together, e.g. 'numpy==1.26.4'.",
         )
-    if req.marker is not None:  # unreachable while ';' is refused above; kept as a guard
-        raise RequirementError(f"{shown} has an environment marker; add it to the file by hand.")
     return req
 
 

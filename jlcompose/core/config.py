@@ -32,7 +32,6 @@ class Config:
     ulimits: bool = False
     wait_timeout: float = 180.0
     ca_certs: Path | None = None
-    source: str = "defaults"
     project_name_explicit: bool = False
     extra_compose_files: tuple[Path, ...] = field(default_factory=tuple)
 
@@ -163,4 +162,4 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         values["ca_certs"] = ca
     values["project_name_explicit"] = "project_name" in values
     values.setdefault("project_name", sanitize_project_name(root.name))
-    return Config(root=root, source=where, **values)
+    return Config(root=root, **values)

@@ -1,4 +1,4 @@
-"""The running lab seen from the host: its address, its URL, and whether it answers."""
+"""The running lab seen from the host: its URL, whether a port is free, and whether it answers."""
 
 from __future__ import annotations
 
@@ -7,29 +7,9 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-from jlcompose.project import LAB_PORT
-
-
-@dataclass(frozen=True)
-class Address:
-    host: str  # the address to browse to (127.0.0.1 when bound to all interfaces)
-    bind: str  # the host address the port is published on
-    port: int
-
-
-def address_of(compose_config: Mapping[str, Any], service: str) -> Address | None:
-    """The host address Compose publishes the lab's port 8888 on, from `compose config` JSON."""
-    svc = compose_config.get("services", {}).get(service, {})
-    for port in svc.get("ports") or []:
-        if int(port.get("target", 0)) == LAB_PORT and port.get("published"):
-            bind = str(port.get("host_ip") or "0.0.0.0")
-            host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
-            return Address(host=host, bind=bind, port=int(port["published"]))
-    return None
+from jlcompose.core.composemodel import Address
 
 
 def lab_url(address: Address, token: str) -> str:

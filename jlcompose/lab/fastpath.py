@@ -14,11 +14,12 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from jlcompose.core.composemodel import Address
 from jlcompose.errors import JlcomposeError
-from jlcompose.lab import Address, status_code
-from jlcompose.project import Project, Service
+from jlcompose.lab.http import status_code
+from jlcompose.lab.targets import ServiceInputs
+from jlcompose.project import Project
 
 SCHEMA = b"jlcompose-fast-key/1"
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -26,7 +27,7 @@ _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _ALWAYS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "COMPOSE_PROFILES", "DOCKER_HOST", "DOCKER_CONTEXT")
 
 
-def fast_key(project: Project, service: Service, *, gpu: str, cpu: bool, tag: str) -> str:
+def fast_key(project: Project, inputs: ServiceInputs, *, gpu: str, cpu: bool, tag: str) -> str:
     """A digest of every input of `docker compose up` for this service, read from files only."""
     h = hashlib.sha256(SCHEMA)
     files = project.compose_files(cpu=cpu) + project.env_files()
@@ -35,44 +36,32 @@ def fast_key(project: Project, service: Service, *, gpu: str, cpu: bool, tag: st
         data = path.read_bytes()
         h.update(b"\0f\0" + str(path).encode() + b"\0" + hashlib.sha256(data).digest())
         names.update(_VAR.findall(data.decode("utf-8", errors="replace")))
-    env: dict[str, str] = {**os.environ, **project.variables({service.name: tag})}
+    env: dict[str, str] = {**os.environ, **project.variables({inputs.service.name: tag})}
     for name in sorted(names):
         h.update(b"\0v\0" + name.encode() + b"=" + env.get(name, "\0unset").encode())
-    for rel, content in project.hash_inputs(service):
+    for rel, content in inputs.files:
         h.update(b"\0i\0" + rel.encode() + b"\0" + hashlib.sha256(content).digest())
     h.update(f"\0gpu={gpu}\0cpu={cpu}".encode())
     return h.hexdigest()
 
 
-def record(
-    project: Project, service: Service, *, gpu: str, cpu: bool, tag: str, address: Address | None
-) -> dict[str, Any]:
-    """The state entries a later fast `up` checks against."""
-    return {
-        "fast_key": fast_key(project, service, gpu=gpu, cpu=cpu, tag=tag),
-        "tag": tag,
-        "address": [address.host, address.bind, address.port] if address else None,
-    }
-
-
 def try_fast_up(
-    project: Project, services: Sequence[Service], *, gpu: str, token: str
+    project: Project, inputs: Mapping[str, ServiceInputs], services: Sequence[str], *, gpu: str, token: str
 ) -> list[Address] | None:
     """Addresses of labs that need nothing and answer, or None to take the full path."""
-    state: Mapping[str, Any] = project.read_state().get("services", {})
+    state = project.state.read()
     found = []
-    for svc in services:
-        entry = state.get(svc.name) or {}
-        where, tag = entry.get("address"), entry.get("tag")
-        if not where or not tag or entry.get("hot_installed"):
+    for name in services:
+        entry = state.peek(name)
+        if entry.address is None or not entry.tag or entry.hot_installed:
             return None
         try:
-            key = fast_key(project, svc, gpu=gpu, cpu=entry.get("mode") == "cpu", tag=str(tag))
+            key = fast_key(project, inputs[name], gpu=gpu, cpu=entry.mode == "cpu", tag=entry.tag)
         except (OSError, ValueError, JlcomposeError):
             return None
-        if key != entry.get("fast_key"):
+        if key != entry.fast_key:
             return None
-        address = Address(str(where[0]), str(where[1]), int(where[2]))
+        address = Address(*entry.address)
         if status_code(address, token, timeout=1.0) != 200:
             return None
         found.append(address)

@@ -1,28 +1,13 @@
-"""Installing packages into a running lab with pip, and explaining pip's failures."""
+"""pip's failures in a lab, said in one sentence with the way forward."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
-from jlcompose import console
-from jlcompose.compose import Engine
 from jlcompose.errors import InstallFailed
 from jlcompose.project import Project, Service
 
-# pip reads these from the environment; unknown ones are ignored by older pips, unlike flags
-PIP_ENV = {
-    "PIP_ROOT_USER_ACTION": "ignore",  # we are root on purpose (see install)
-    "PIP_NO_INPUT": "1",
-    "PIP_PROGRESS_BAR": "off",  # bars are noise line by line; we show our own spinner
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-}
 DETAIL_LINES = 25
 _CONSTRAINT = re.compile(r"The user requested \(constraint\) (\S+)")
 _MISSING = re.compile(r"No matching distribution found for (\S+)")
@@ -33,108 +18,6 @@ _NETWORK = re.compile(
     r"NewConnectionError|Failed to establish a new connection|Temporary failure in name resolution"
     r"|CERTIFICATE_VERIFY_FAILED|SSLError|ProxyError|Could not fetch URL|Read timed out",
 )
-
-
-def lock_path(project: Project, service: Service) -> Path:
-    """The lock held around every read-modify-write of the requirements file (pipreq, watch)."""
-    return project.state_dir / f"requirements-{service.name}.lock"
-
-
-def lab_running(engine: Engine, service_name: str) -> bool:
-    return any(c.running for c in engine.containers([service_name]))
-
-
-def pip_argv(requirements: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
-    variables = {**PIP_ENV, **(env or {})}
-    return [
-        "env",
-        *(f"{k}={v}" for k, v in variables.items()),
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        *requirements,
-    ]
-
-
-def install(
-    project: Project,
-    engine: Engine,
-    service: Service,
-    requirements: Sequence[str],
-    *,
-    on_line: Callable[[str], None] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> None:
-    """pip-install into the running container, streaming pip's output; raises InstallFailed.
-
-    Runs as root (user "0"): the lab runs as the host user, who may not write site-packages.
-    `env` adds variables to pip's environment (tests use it to set PIP_CONSTRAINT).
-    """
-    show = on_line or _show
-    status: AbstractContextManager[Any] = (
-        console.err.status(f"pip install {' '.join(requirements)} in the {service.name} lab")
-        if on_line is None
-        else nullcontext()
-    )
-    lines: list[str] = []
-    with status:
-        rc = _drain(engine.exec_stream(service.name, pip_argv(requirements, env), user="0"), lines, show)
-    if rc != 0:
-        raise explain_failure(project, service, requirements, lines, rc)
-
-
-def _drain(stream: Iterator[str], lines: list[str], show: Callable[[str], None]) -> int:
-    # pip's error report is shown as our explanation (with the trace as detail), not live
-    live = True
-    while True:
-        try:
-            line = next(stream)
-        except StopIteration as stop:
-            return int(stop.value or 0)
-        lines.append(line)
-        live = live and not line.startswith("ERROR:")
-        if live:
-            show(line)
-
-
-def _show(line: str) -> None:
-    console.err.print(line, style="dim", markup=False, highlight=False)
-
-
-def record(
-    project: Project, service: Service, requirements: Sequence[str], *, applied: str | None = None
-) -> None:
-    """Remember what the running lab has beyond its image.
-
-    `applied` is the requirements text the install answered to; by default the file on disk
-    now (a watcher passes the text it read, so a save during the install is not swallowed).
-    """
-    if applied is None:
-        try:
-            applied = service.requirements.read_text(encoding="utf-8")
-        except (FileNotFoundError, UnicodeDecodeError):
-            applied = None
-
-    def change(state: dict[str, Any]) -> None:
-        entry = state.setdefault("services", {}).setdefault(service.name, {})
-        new = {_name(r): r for r in requirements}
-        kept = [r for r in entry.get("hot_installed", []) if _name(r) not in new]
-        entry["hot_installed"] = kept + list(new.values())
-        if applied is not None:
-            entry["applied"] = applied
-
-    project.update_state(change)
-
-
-def _name(requirement: str) -> str:
-    try:
-        return canonicalize_name(Requirement(requirement).name)
-    except InvalidRequirement:
-        return requirement
-
-
-# -- explaining failures -----------------------------------------------------------------
 
 
 def explain_failure(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jlcompose import console
 from jlcompose.errors import ExitCode, JlcomposeError
-from jlcompose.files import atomic_write, locked
+from jlcompose.files import atomic_write
 from jlcompose.project import Project
 
 STOP_WAIT_S = 30.0
@@ -21,7 +21,7 @@ _spawned: dict[int, subprocess.Popen[bytes]] = {}  # background watchers this pr
 
 
 def _pidfile(project: Project) -> Path:
-    return project.state_dir / "watch.pid"
+    return project.state.watch_pid
 
 
 def _read_pid(project: Project) -> int | None:
@@ -75,8 +75,7 @@ def _already(pid: int) -> JlcomposeError:
 
 @contextlib.contextmanager
 def registered(project: Project) -> Iterator[None]:
-    project.ensure_state_dir()
-    with locked(project.state_dir / "watch.lock", timeout=10, what="the watcher's pidfile"):
+    with project.state.lock("watch", timeout=10, what="the watcher's pidfile"):
         other = watcher_pid(project)
         if other is not None and other != os.getpid():
             raise _already(other)
@@ -93,8 +92,8 @@ def detach(project: Project, services: Sequence[str], *, poll: bool, rebuild: bo
     project.pick(services)  # unknown names fail here, not in the log
     if (pid := watcher_pid(project)) is not None:
         raise _already(pid)
-    project.ensure_state_dir()
-    log = project.state_dir / "watch.log"
+    project.state.ensure()
+    log = project.state.watch_log
     argv = [sys.executable, "-m", "jlcompose", "-C", str(project.root), "watch", *services]
     argv += ["--poll"] * poll + ["--rebuild"] * rebuild
     with log.open("ab") as out:

@@ -1,0 +1,1 @@
+"""Pure: no I/O beyond reading the files it is handed; tested without Docker."""

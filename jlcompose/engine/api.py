@@ -1,0 +1,152 @@
+"""What jlcompose needs from Docker and Compose: the `Engine` Protocol and the values it trades."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+LineSink = Callable[[str], None]
+# `!reset` in compose.cpu.yaml needs Compose 2.24.4; everything else we use is older.
+MIN_COMPOSE = (2, 24, 4)
+SECRET_VARIABLES = frozenset({"JUPYTER_TOKEN"})  # never shown in -v logs
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One Compose project: its files, env files, variables and name. Every compose call takes one.
+
+    The variables reach Compose through the environment of that one call (never through
+    os.environ), where they beat `.env` the way a shell's variables would.
+    """
+
+    project_name: str
+    files: tuple[Path, ...]
+    env_files: tuple[Path, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def directory(self) -> Path:
+        """Compose's project directory: the folder of the first file, as plain Compose has it."""
+        return self.files[0].parent
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.variables)
+
+    def with_variables(self, changes: Mapping[str, str]) -> Stack:
+        merged = {**self.env, **changes}
+        return replace(self, variables=tuple(sorted(merged.items())))
+
+    def with_files(self, extra: Sequence[Path]) -> Stack:
+        return replace(self, files=(*self.files, *extra))
+
+    def shown_variables(self) -> str:
+        """The variables as -v prints them: secrets masked."""
+        return " ".join(f"{k}={'***' if k in SECRET_VARIABLES else v}" for k, v in self.variables)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    server_version: str
+    compose_version: str
+    engine_id: str
+    runtimes: tuple[str, ...] = ()
+    docker_root_dir: str = ""  # where images live (doctor's disk check)
+
+    @property
+    def key(self) -> str:
+        """Names this engine as it is now: restarted with another runtime, it is another one."""
+        return "|".join((self.engine_id, self.server_version, *sorted(self.runtimes)))
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    ref: str  # the reference asked for, or one repo:tag of a listed image
+    id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    service: str
+    project: str
+    state: str  # running, exited, created, ...
+    health: str | None  # healthy, starting, unhealthy, or None without a healthcheck
+    image: str  # the image reference the container was created from
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    gpu: bool = False  # created with a GPU device request
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+class Engine(Protocol):
+    """Docker and Compose as jlcompose uses them. Tests use tests/fakes.py:FakeEngine.
+
+    Every failure leaves an Engine as a JlcomposeError subclass (errors.py); streamed calls
+    feed each output line to a callback and return the exit code.
+    """
+
+    def info(self) -> EngineInfo:
+        """Engine and Compose versions; DockerMissing, DaemonDown, ComposeMissing, ComposeTooOld."""
+        ...
+
+    def config(self, stack: Stack) -> dict[str, Any]:
+        """`docker compose config --format json`; ConfigError when Compose refuses the files."""
+        ...
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """A local image, or None when there is none by that reference."""
+        ...
+
+    def images(self, repository: str) -> list[ImageInfo]:
+        """Every local image of a repository, one entry per tag."""
+        ...
+
+    def remove_image(self, ref: str) -> None: ...
+
+    def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
+        """Build one service, feeding each BuildKit output line to on_line; raises BuildFailed."""
+        ...
+
+    def up(self, stack: Stack, services: Sequence[str]) -> None:
+        """`up -d --no-build` the services; raises StartFailed (GpuUnavailable, PortTaken)."""
+        ...
+
+    def down(self, stack: Stack, services: Sequence[str] | None) -> None:
+        """Stop and remove the services' containers (all of the project's when None)."""
+        ...
+
+    def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
+        """Containers of this project (running or not), optionally of some services only."""
+        ...
+
+    def containers_named(self, name: str) -> list[ContainerInfo]:
+        """Containers with exactly this name, whoever made them."""
+        ...
+
+    def remove_container(self, container_id: str) -> None: ...
+
+    def exec(
+        self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None, on_line: LineSink
+    ) -> int:
+        """Run argv in the service's running container; each output line to on_line; its exit code.
+
+        Raises LabNotRunning when the service has no running container.
+        """
+        ...
+
+    def logs(self, stack: Stack, service: str, *, follow: bool, tail: int | None, on_line: LineSink) -> None:
+        """The service's log lines, to on_line; with follow, until the container stops or Ctrl-C."""
+        ...
+
+    def gpu_probe(self, image: str) -> bool:
+        """True when a throwaway container of `image` can get the NVIDIA device driver."""
+        ...

@@ -1,0 +1,360 @@
+"""The Engine over python-on-whales: the only module that imports it (lazily: `--help` stays fast).
+
+python-on-whales has no per-call environment for its Compose methods (its PR #380 was closed
+unmerged), and the variables must not be written into os.environ, where they would change the
+process for everything after. So Compose commands are built with python-on-whales' own command
+builder (ClientConfig.docker_compose_cmd) and run by its own runners (utils.run and
+utils.stream_stdout_and_stderr), which take an `env`. Everything else uses its object API.
+Every failure leaves here as a JlcomposeError subclass (engine/translate.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shlex
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from jlcompose.engine import translate
+from jlcompose.engine.api import MIN_COMPOSE, ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
+from jlcompose.errors import (
+    ComposeFailed,
+    ComposeMissing,
+    ComposeTooOld,
+    ConfigError,
+    DaemonDown,
+    DockerMissing,
+    JlcomposeError,
+    LabNotRunning,
+)
+
+log = logging.getLogger("jlcompose.engine")
+T = TypeVar("T")
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+def docker_missing() -> DockerMissing:
+    return DockerMissing(
+        "the `docker` command was not found on PATH.",
+        hint="install Docker Engine (docs: https://docs.docker.com/engine/install/).",
+    )
+
+
+def configured_host(environ: Mapping[str, str] | None = None) -> str:
+    """The engine address the docker CLI will try, as far as the environment says."""
+    env = os.environ if environ is None else environ
+    if host := env.get("DOCKER_HOST"):
+        return host
+    if context := env.get("DOCKER_CONTEXT"):
+        return f"the endpoint of Docker context {context!r}"
+    return DEFAULT_HOST
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").rstrip("\n")
+
+
+def _env_pairs(env: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in env or []:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+class PowEngine:
+    """One python-on-whales client for the whole command; the Stack arrives with each call."""
+
+    def __init__(self) -> None:
+        from python_on_whales import DockerClient
+
+        self._docker = DockerClient()  # DOCKER_HOST / DOCKER_CONTEXT apply as for the docker CLI
+        # containers() is asked several times per command (running? then exec); the answer
+        # stays good until this engine changes something
+        self._listing: dict[str, list[ContainerInfo]] = {}
+
+    # -- the three ways a command runs ------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """A python-on-whales object call (it logs its own argv at debug level)."""
+        from python_on_whales.client_config import ClientNotFoundError
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            return fn()
+        except ClientNotFoundError:
+            raise docker_missing() from None
+        except DockerException as exc:
+            raise self._failure(what, exc) from None
+
+    def _compose(self, stack: Stack) -> list[str]:
+        from python_on_whales.client_config import ClientConfig, ClientNotFoundError
+
+        config = ClientConfig(
+            compose_files=[str(f) for f in stack.files],
+            compose_env_files=[str(f) for f in stack.env_files],
+            compose_project_name=stack.project_name,
+            compose_project_directory=str(stack.directory),
+        )
+        try:
+            return [str(a) for a in config.docker_compose_cmd]
+        except ClientNotFoundError:
+            raise docker_missing() from None
+
+    def _docker_cmd(self) -> list[str]:
+        from python_on_whales.client_config import ClientNotFoundError
+
+        try:
+            return [str(a) for a in self._docker.client_config.docker_cmd]
+        except ClientNotFoundError:
+            raise docker_missing() from None
+
+    def _run(self, what: str, stack: Stack, args: Sequence[str]) -> str:
+        """A Compose command with the stack's variables, output captured."""
+        from python_on_whales.utils import run
+
+        cmd = [*self._compose(stack), *args]
+        log.debug("compose variables: %s", stack.shown_variables())
+        return self._call(what, lambda: run(cmd, env=stack.env, return_stderr=False))
+
+    def _stream(self, cmd: list[str], on_line: LineSink, env: Mapping[str, str] | None = None) -> int:
+        """Run a command, each output line to on_line as it comes; its exit code."""
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import stream_stdout_and_stderr
+
+        log.debug("Running command: %s", shlex.join(cmd))
+        seen: list[str] = []
+        try:
+            for _source, raw in stream_stdout_and_stderr(cmd, env=dict(env or {})):
+                line = _decode(raw)
+                seen.append(line)
+                del seen[:-40]
+                on_line(line)
+        except DockerException as exc:
+            if (gone := translate.engine_gone("\n".join(seen))) is not None:
+                raise gone from None
+            return exc.return_code
+        except UnicodeDecodeError:  # python-on-whales decodes a failed call's stderr strictly
+            return 1
+        except FileNotFoundError:
+            raise docker_missing() from None
+        return 0
+
+    def _failure(self, what: str, exc: Any) -> JlcomposeError:
+        stderr = exc.stderr or ""
+        gone = translate.engine_gone(stderr)
+        if gone is not None:
+            return gone
+        return ComposeFailed(
+            f"{what} failed (exit {exc.return_code}).",
+            cmd=[str(c) for c in exc.docker_command],
+            returncode=exc.return_code,
+            stderr_tail=translate.tail(stderr),
+        )
+
+    # -- Engine ---------------------------------------------------------------------------
+    def info(self) -> EngineInfo:
+        if shutil.which("docker") is None:
+            raise docker_missing()
+        sysinfo = self._call("docker info", self._docker.system.info)
+        if not sysinfo.server_version:
+            raise DaemonDown(configured_host())
+        # `docker info` lists the CLI's plugins: no second process just to ask Compose
+        plugins = (sysinfo.client_info.plugins or []) if sysinfo.client_info else []
+        compose = next((p for p in plugins if p.name == "compose"), None)
+        minimum = ".".join(map(str, MIN_COMPOSE))
+        if compose is None or not compose.version:
+            raise ComposeMissing(
+                "Docker Compose v2 (`docker compose`) is not installed.",
+                hint=f"install the docker-compose-plugin package (Compose {minimum} or newer).",
+            )
+        raw = str(compose.version)
+        version = translate.parse_version(raw)
+        if not version or version < MIN_COMPOSE:
+            raise ComposeTooOld(
+                f"Docker Compose {raw} is too old; jlcompose needs {minimum} or newer.",
+                hint="upgrade the docker-compose-plugin package.",
+            )
+        return EngineInfo(
+            server_version=str(sysinfo.server_version),
+            compose_version=".".join(map(str, version)),
+            engine_id=str(sysinfo.id or ""),
+            runtimes=tuple((sysinfo.runtimes or {}).keys()),
+            docker_root_dir=str(sysinfo.docker_root_dir or ""),
+        )
+
+    def config(self, stack: Stack) -> dict[str, Any]:
+        try:
+            text = self._run("reading the compose files", stack, ["config", "--format", "json"])
+        except ComposeFailed as exc:
+            # Compose rejects bad .env values and compose-file edits here: a user error
+            raise ConfigError(
+                f"Docker Compose refused the configuration: {translate.compose_reason(exc.stderr_tail)}",
+                hint="check the values in .env and your edits to compose/*.yaml.",
+                detail=exc.stderr_tail,
+            ) from None
+        return dict(json.loads(text))
+
+    def _image_info(self, ref: str, image: Any) -> ImageInfo:
+        return ImageInfo(
+            ref=ref,
+            id=str(image.id),
+            labels=dict(image.config.labels or {}),
+            env=_env_pairs(image.config.env),
+        )
+
+    def image(self, ref: str) -> ImageInfo | None:
+        from python_on_whales.exceptions import NoSuchImage
+
+        def inspect() -> Any:
+            try:
+                return self._docker.image.inspect(ref)
+            except NoSuchImage:
+                return None
+
+        found = self._call(f"inspecting image {ref}", inspect)
+        return None if found is None else self._image_info(ref, found)
+
+    def images(self, repository: str) -> list[ImageInfo]:
+        found = self._call("listing images", lambda: self._docker.image.list(repository))
+        out = []
+        for image in found:
+            for tag in image.repo_tags or []:
+                if tag.rsplit(":", 1)[0] == repository:
+                    out.append(self._image_info(tag, image))
+        return out
+
+    def remove_image(self, ref: str) -> None:
+        self._call(f"removing image {ref}", lambda: self._docker.image.remove(ref, prune=True))
+
+    def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
+        args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
+        cmd = [*self._compose(stack), "build", *args, service]
+        # plain progress: one line per BuildKit event, which progress.py turns into a live view
+        env = {**stack.env, "BUILDKIT_PROGRESS": os.environ.get("BUILDKIT_PROGRESS", "plain")}
+        log.debug("compose variables: %s", stack.shown_variables())
+        lines: list[str] = []
+
+        def keep(line: str) -> None:
+            lines.append(line)
+            on_line(line)
+
+        if self._stream(cmd, keep, env) != 0:
+            raise translate.build_failure(service, "\n".join(lines))
+
+    def up(self, stack: Stack, services: Sequence[str]) -> None:
+        self._listing.pop(stack.project_name, None)
+        try:
+            self._run("starting", stack, ["up", "--detach", "--no-build", *services])
+        except ComposeFailed as exc:
+            raise translate.start_failure(", ".join(services), exc.stderr_tail) from None
+
+    def down(self, stack: Stack, services: Sequence[str] | None) -> None:
+        self._listing.pop(stack.project_name, None)
+        if services:
+            self._run("stopping", stack, ["rm", "--force", "--stop", *services])
+        else:
+            self._run("stopping", stack, ["down", "--remove-orphans"])
+
+    def _describe(self, c: Any) -> ContainerInfo:
+        # the inspect result `container.list` just fetched: each attribute of a
+        # python-on-whales Container would re-run `docker inspect` once its 10 ms cache aged
+        data = getattr(c, "_inspect_result", None) or c._get_inspect_result()
+        labels = dict(data.config.labels or {})
+        health = data.state.health.status if data.state.health else None
+        requests = getattr(data.host_config, "device_requests", None) or []
+        return ContainerInfo(
+            id=str(data.id),
+            name=str(data.name).lstrip("/"),
+            service=labels.get("com.docker.compose.service", ""),
+            project=labels.get("com.docker.compose.project", ""),
+            state=str(data.state.status),
+            health=str(health) if health else None,
+            image=str(data.config.image),
+            labels=labels,
+            env=_env_pairs(data.config.env),
+            gpu=bool(requests),
+        )
+
+    def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
+        name = stack.project_name
+        if name not in self._listing:
+            label = f"com.docker.compose.project={name}"
+            found = self._call(
+                "listing containers",
+                lambda: self._docker.container.list(all=True, filters=[("label", label)]),
+            )
+            self._listing[name] = [self._describe(c) for c in found]
+        infos = list(self._listing[name])
+        if services is not None:
+            infos = [c for c in infos if c.service in services]
+        return sorted(infos, key=lambda c: c.name)
+
+    def containers_named(self, name: str) -> list[ContainerInfo]:
+        found = self._call(
+            "listing containers",
+            lambda: self._docker.container.list(all=True, filters=[("name", f"^/{name}$")]),
+        )
+        return [self._describe(c) for c in found]
+
+    def remove_container(self, container_id: str) -> None:
+        self._listing.clear()
+        self._call(
+            "removing a stale container",
+            lambda: self._docker.container.remove(container_id, force=True, volumes=False),
+        )
+
+    def exec(
+        self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None, on_line: LineSink
+    ) -> int:
+        found = [c for c in self.containers(stack, [service]) if c.running]
+        if not found:
+            raise LabNotRunning(service)
+        cmd = [*self._docker_cmd(), "exec", *(["--user", user] if user else []), found[0].id, *argv]
+        return self._stream(cmd, on_line)
+
+    def logs(self, stack: Stack, service: str, *, follow: bool, tail: int | None, on_line: LineSink) -> None:
+        args = ["logs", "--no-color", "--no-log-prefix"]
+        args += ["--tail", str(tail)] if tail is not None else []
+        args += ["--follow"] * follow
+        cmd = [*self._compose(stack), *args, service]
+        log.debug("compose variables: %s", stack.shown_variables())
+        lines: list[str] = []
+
+        def keep(line: str) -> None:
+            lines.append(line)
+            del lines[:-15]
+            on_line(line)
+
+        rc = self._stream(cmd, keep, stack.env)
+        if rc != 0:
+            raise ComposeFailed(
+                f"reading the {service} lab's log failed (exit {rc}).",
+                cmd=cmd,
+                returncode=rc,
+                stderr_tail="\n".join(lines),
+            )
+
+    def gpu_probe(self, image: str) -> bool:
+        from python_on_whales.exceptions import DockerException
+
+        # create succeeds either way; the engine picks the device driver at start
+        container = self._call(
+            "probing the engine for GPU support",
+            lambda: self._docker.container.create(image, ["true"], gpus="all", entrypoint=""),
+        )
+        try:
+            self._docker.container.start(container)
+        except DockerException as exc:
+            if translate.GPU_DRIVER_ERROR.search(exc.stderr or ""):
+                return False
+            raise self._failure("probing the engine for GPU support", exc) from None
+        finally:
+            # the daemon may have gone away meanwhile: the probe's answer (or error) matters more
+            with contextlib.suppress(DockerException):
+                self._docker.container.remove(container, force=True)
+        return True

@@ -1,0 +1,1 @@
+"""What happens to a lab: up, hot installs, the watcher, status, down."""

@@ -1,0 +1,98 @@
+"""What runs, on GPU or CPU, whether each image is current, and each lab's URL."""
+
+from __future__ import annotations
+
+import json
+import webbrowser
+from collections.abc import Sequence
+from typing import Any
+
+from jlcompose import console
+from jlcompose.core import composemodel
+from jlcompose.engine.api import Engine
+from jlcompose.errors import JlcomposeError, LabNotRunning
+from jlcompose.lab.background import watcher_pid
+from jlcompose.lab.build import HASH_LABEL
+from jlcompose.lab.http import lab_url
+from jlcompose.lab.targets import collect_inputs, resolve
+from jlcompose.project import Project
+
+
+def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str, Any]:
+    services = project.pick(names) if names else list(project.services.values())
+    stack = project.stack(cpu=False)
+    containers = {c.service: c for c in engine.containers(stack, [s.name for s in services])}
+    model = composemodel.parse(engine.config(stack))
+    targets = resolve(engine, model, [collect_inputs(project, s) for s in services])
+    state = project.state.read()
+    token = project.state.read_token()
+    rows = []
+    for name, target in targets.items():
+        c = containers.get(name)
+        image_hash = c.labels.get(HASH_LABEL) if c else None
+        if c is None:
+            image = "current" if engine.image(target.ref) is not None else "not built"
+        elif image_hash == target.hash:
+            image = "current"
+        else:
+            image = "stale"
+        running = c is not None and c.running
+        rows.append(
+            {
+                "service": name,
+                "state": c.state if c else "not created",
+                "health": c.health if c else None,
+                "mode": ("gpu" if c.gpu else "cpu") if c else None,
+                "image": image,
+                "image_tag": target.tag,
+                "running_tag": (image_hash or "")[:12] or None,
+                "hot_installed": list(state.peek(name).hot_installed),
+                "url": lab_url(target.address, token) if running and target.address and token else None,
+            }
+        )
+    return {"project": model.name, "services": rows, "watcher_pid": watcher_pid(project)}
+
+
+def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: bool = False) -> int:
+    report = collect(project, engine, names)
+    if as_json:
+        console.data(json.dumps(report, indent=2))
+        return 0
+    table = console.table(title=f"jlcompose project {report['project']}")
+    for col in ("service", "state", "mode", "image"):
+        table.add_column(col)
+    for row in report["services"]:
+        image = row["image"]
+        if row["hot_installed"]:
+            image += f" (+ hot-installed: {', '.join(row['hot_installed'])})"
+        state = row["state"] + (f" ({row['health']})" if row["health"] else "")
+        table.add_row(row["service"], state, row["mode"] or "-", image)
+    console.out.print(table)
+    # URLs below the table, one per line, so they stay whole and copyable at any width
+    for row in report["services"]:
+        if row["url"]:
+            console.data(f"{row['service']}: {row['url']}")
+    pid = report["watcher_pid"]
+    console.info(f"watcher: running (pid {pid})" if pid else "watcher: not running")
+    return 0
+
+
+def url(project: Project, engine: Engine, name: str | None, *, open_browser: bool = False) -> int:
+    service = project.pick([name] if name else [])[0]
+    stack = project.stack(cpu=False)
+    if not any(c.running for c in engine.containers(stack, [service.name])):
+        raise LabNotRunning(service.name)
+    address = composemodel.parse(engine.config(stack)).service(service.name).address
+    token = project.state.read_token()
+    if address is None:
+        raise JlcomposeError(f"{service.name} publishes no port for JupyterLab (8888).")
+    if token is None:
+        raise JlcomposeError(
+            f"the {service.name} lab was not started by jlcompose (no token in .jlcompose/).",
+            hint=f"run `jlcompose up {service.name}`, or find the URL in `jlcompose logs {service.name}`.",
+        )
+    link = lab_url(address, token)
+    console.data(link)
+    if open_browser:
+        webbrowser.open(link)
+    return 0

@@ -1,0 +1,93 @@
+"""`up`: build only what changed, then start (or keep) the labs and print their URLs."""
+
+from __future__ import annotations
+
+import webbrowser
+from collections.abc import Sequence
+
+from jlcompose import console
+from jlcompose.core import composemodel
+from jlcompose.core.composemodel import Address
+from jlcompose.engine.api import Engine
+from jlcompose.errors import ConfigError
+from jlcompose.lab import build, fastpath, start
+from jlcompose.lab.http import lab_url
+from jlcompose.lab.targets import collect_inputs, resolve, tags_of
+from jlcompose.project import Project
+
+UP_LOCK_WAIT_S = 1800  # a second `up` waits for the first one's build, then finds the image
+
+
+def up(
+    project: Project,
+    engine: Engine,
+    names: Sequence[str],
+    *,
+    gpu: str = "auto",
+    rebuild: bool = False,
+    no_build: bool = False,
+    recreate: bool = False,
+    open_browser: bool = False,
+) -> int:
+    services = project.pick(names)
+    chosen = [s.name for s in services]
+    certs_stale = build.ca_certs_stale(project)
+    inputs = {s.name: collect_inputs(project, s) for s in services}
+    token = project.state.read_token()
+    if token is not None and not (rebuild or recreate or certs_stale):
+        fast = fastpath.try_fast_up(project, inputs, chosen, gpu=gpu, token=token)
+        if fast is not None:
+            for name in chosen:
+                console.ok(f"{name}: running, nothing changed")
+            return _print_urls(fast, token, open_browser=open_browser)
+    info = engine.info()  # before anything is written: without an engine nothing changes
+    with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
+        token = project.state.token()
+        if certs_stale:
+            build.sync_ca_certs(project)
+            inputs = {s.name: collect_inputs(project, s) for s in services}
+        stack = project.stack(cpu=gpu == "cpu")
+        model = composemodel.parse(engine.config(stack))
+        if model.name != stack.project_name:
+            raise ConfigError(
+                f"compose/compose.yaml names the project {model.name!r}, but jlcompose expects "
+                f"{stack.project_name!r}; keep `name: ${{JLC_PROJECT:-jlcompose}}` there "
+                "and set the name with JLC_PROJECT in .env or project_name in [tool.jlcompose].",
+            )
+        targets = resolve(engine, model, inputs.values())
+        tags = tags_of(targets)
+        stack = project.stack(cpu=gpu == "cpu", tags=tags)
+        for target in targets.values():
+            build.build_if_needed(project, engine, stack, target, rebuild=rebuild, no_build=no_build)
+        first = next(iter(targets.values()))
+        cpu = start.decide_cpu(project, engine, gpu, info.key, first.ref)
+        if cpu != (gpu == "cpu"):
+            stack = project.stack(cpu=cpu, tags=tags)
+        start.start(
+            project,
+            engine,
+            stack=stack,
+            targets=targets,
+            model=model,
+            token=token,
+            cpu=cpu,
+            gpu=gpu,
+            recreate=recreate,
+            rebuild=rebuild,
+        )
+    addresses = []
+    for target in targets.values():
+        if target.address is None:
+            console.warn(f"{target.service.name} publishes no port for JupyterLab (8888).")
+        else:
+            addresses.append(target.address)
+    return _print_urls(addresses, token, open_browser=open_browser)
+
+
+def _print_urls(addresses: Sequence[Address], token: str, *, open_browser: bool) -> int:
+    for address in addresses:
+        url = lab_url(address, token)
+        console.data(url)
+        if open_browser:
+            webbrowser.open(url)
+    return 0
