@@ -35,10 +35,6 @@ class Stack:
     def env(self) -> dict[str, str]:
         return dict(self.variables)
 
-    def with_variables(self, changes: Mapping[str, str]) -> Stack:
-        merged = {**self.env, **changes}
-        return replace(self, variables=tuple(sorted(merged.items())))
-
     def with_files(self, extra: Sequence[Path]) -> Stack:
         return replace(self, files=(*self.files, *extra))
 

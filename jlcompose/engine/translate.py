@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 
+from jlcompose.core.composemodel import service_variable
 from jlcompose.errors import (
     BuildFailed,
     DaemonDenied,
     DaemonDown,
     EngineError,
     GpuUnavailable,
+    ImageMissing,
     PortTaken,
     StartFailed,
 )
@@ -30,6 +32,8 @@ _DENIED_AT = re.compile(
 )
 GPU_DRIVER_ERROR = re.compile(r"could not select device driver .* with capabilities: \[\[gpu\]\]")
 _PORT_TAKEN = ("port is already allocated", "address already in use")
+# "#3 [torch internal] load metadata for docker.io/nosuch/image:1" then "#3 ERROR: ..."
+_METADATA = re.compile(r"^#(\d+) \[[^\]]*\] load metadata for (\S+)", re.MULTILINE)
 
 
 def engine_gone(text: str) -> EngineError | None:
@@ -67,7 +71,49 @@ def start_failure(services: str, stderr: str) -> StartFailed:
     )
 
 
+def _registry(ref: str) -> str:
+    first = ref.split("/", 1)[0]
+    return first if "/" in ref and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
+def base_image_failure(service: str, text: str) -> ImageMissing | None:
+    """The build could not fetch its FROM image: which one, from where, and what to do."""
+    for m in _METADATA.finditer(text):
+        failed = re.search(rf"^#{m.group(1)} ERROR:\s*(.*)$", text, re.MULTILINE)
+        if failed is not None:
+            return _base_image_missing(service, m.group(2), failed.group(1).strip() or "no reason given")
+    return None
+
+
+def _base_image_missing(service: str, full_ref: str, reason: str) -> ImageMissing:
+    ref = full_ref.removeprefix("docker.io/library/").removeprefix("docker.io/")
+    registry = _registry(full_ref)
+    variable = service_variable(service, "BASE")
+    low = reason.lower()
+    if any(w in low for w in ("unauthorized", "authentication required", "denied")):
+        why, fix = "the registry refused it (not logged in?)", f"`docker login {registry}`, then try again"
+    elif any(w in low for w in ("x509", "certificate")):
+        why, fix = (
+            "its TLS certificate is not trusted (a TLS-inspecting proxy?)",
+            "add the proxy's CA to Docker's trust (/etc/docker/certs.d/) and to docker_files/certs/",
+        )
+    elif any(w in low for w in ("not found", "manifest unknown", "does not exist")):
+        why, fix = "no such image there", f"check the name, or set {variable} in .env to an image you have"
+    else:
+        why, fix = (
+            f"{registry} could not be reached",
+            f"check the network or proxy, or set {variable} in .env to an image already on this machine",
+        )
+    return ImageMissing(
+        f"the base image {ref} of {service} could not be fetched from {registry}: {why}.",
+        hint=fix + "; the running lab (if any) was left as it was.",
+        detail=reason,
+    )
+
+
 def build_failure(service: str, text: str) -> BuildFailed:
+    if (missing := base_image_failure(service, text)) is not None:
+        return missing
     return BuildFailed(
         f"building the {service} image failed; the running lab (if any) was left as it was.",
         hint="fix the error above (often a package name or version in requirements), "

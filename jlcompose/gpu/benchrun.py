@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from jlcompose import console
 from jlcompose.engine.api import Engine, Stack
-from jlcompose.errors import ExitCode, JlcomposeError
+from jlcompose.errors import ExitCode, JlcomposeError, LabNotRunning
 from jlcompose.gpu import bench as bench_module
 from jlcompose.gpu import report
 from jlcompose.project import Project
@@ -106,6 +106,10 @@ def bench(
         for name in dict.fromkeys(services):
             project.service(name)  # an unknown name fails before any lab is touched
         stack = project.stack(cpu=False)
+        running = {c.service for c in engine.containers(stack, list(services)) if c.running}
+        for name in dict.fromkeys(services):  # every lab checked before the first one is measured
+            if name not in running:
+                raise LabNotRunning(name)
         for name in dict.fromkeys(services):
             console.step(f"benchmarking in the {name} lab" + (" (quick, CPU)" if quick else ""))
             runs.append((name, _in_lab(engine, stack, name, quick)))

@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from jlcompose.core.requirements import diff
 
 if TYPE_CHECKING:  # watchdog is imported lazily so `jlcompose --help` stays fast
@@ -127,14 +124,6 @@ def changes(old_text: str, new_text: str) -> Action:
     """What a requirements file going from old_text to new_text asks of the running lab."""
     d = diff(old_text, new_text)
     return Action(install=tuple(d.added), removed=tuple(d.removed), other=d.other_changed)
-
-
-def requirement_name(requirement: str) -> str | None:
-    """The canonical name of a requirement string, or None where it names no package."""
-    try:
-        return canonicalize_name(Requirement(requirement).name)
-    except InvalidRequirement:
-        return None
 
 
 def parse_mounts(text: str) -> list[tuple[Path, str]]:

@@ -47,7 +47,7 @@ def test_daemon_gone_during_up(lab_project: Path, tmp_path: Path) -> None:
     (fake / "docker").chmod(0o755)
     res = run_cli("up", "torch", "--cpu", cwd=lab_project, env={"PATH": f"{fake}:{os.environ['PATH']}"})
     assert res.returncode == 3, res.stderr
-    assert "Docker daemon is not running" in res.stderr
+    assert "the Docker daemon does not answer at unix:///var/run/docker.sock." in res.stderr
     assert _container_id(lab_project, _project_name(lab_project)) == cid
     base, token = url.split("/lab?token=")
     assert _get(f"{base}/api/status?token={token}") == 200

@@ -239,7 +239,7 @@ def test_bad_inputs_exit_codes(lab_project: Path, tmp_path: Path) -> None:
     assert nodocker.returncode == 3 and "`docker` command was not found" in nodocker.stderr
 
     down = run_cli("up", "torch", cwd=root, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
-    assert down.returncode == 3 and "daemon is not running" in down.stderr
+    assert down.returncode == 3 and f"does not answer at unix://{tmp_path}/no.sock." in down.stderr
 
     # a Compose plugin that is too old, found first in the user's own plugin folder
     config = tmp_path / "docker-config"
