@@ -1,62 +1,29 @@
-"""The Engine over python-on-whales: the only module that imports it (lazily: `--help` stays fast).
+"""The Engine over python-on-whales: the only place that imports it (lazily: `--help` stays fast).
 
-python-on-whales has no per-call environment for its Compose methods (its PR #380 was closed
-unmerged), and the variables must not be written into os.environ, where they would change the
-process for everything after. So Compose commands are built with python-on-whales' own command
-builder (ClientConfig.docker_compose_cmd) and run by its own runners (utils.run and
-utils.stream_stdout_and_stderr), which take an `env`. Everything else uses its object API.
-Every failure leaves here as a JlcomposeError subclass (engine/translate.py).
+Docker calls use python-on-whales' object API; Compose calls go through runner.py, which
+hands each one its Stack's variables. Every failure leaves here as a JlcomposeError subclass.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import shlex
 import shutil
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from jlcompose.engine import translate
 from jlcompose.engine.api import MIN_COMPOSE, ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
+from jlcompose.engine.runner import Runner, configured_host, docker_missing, log
 from jlcompose.errors import (
     ComposeFailed,
     ComposeMissing,
     ComposeTooOld,
     ConfigError,
     DaemonDown,
-    DockerMissing,
-    JlcomposeError,
     LabNotRunning,
 )
-
-log = logging.getLogger("jlcompose.engine")
-T = TypeVar("T")
-
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-
-
-def docker_missing() -> DockerMissing:
-    return DockerMissing(
-        "the `docker` command was not found on PATH.",
-        hint="install Docker Engine (docs: https://docs.docker.com/engine/install/).",
-    )
-
-
-def configured_host(environ: Mapping[str, str] | None = None) -> str:
-    """The engine address the docker CLI will try, as far as the environment says."""
-    env = os.environ if environ is None else environ
-    if host := env.get("DOCKER_HOST"):
-        return host
-    if context := env.get("DOCKER_CONTEXT"):
-        return f"the endpoint of Docker context {context!r}"
-    return DEFAULT_HOST
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace").rstrip("\n")
 
 
 def _env_pairs(env: list[str] | None) -> dict[str, str]:
@@ -71,96 +38,17 @@ class PowEngine:
     """One python-on-whales client for the whole command; the Stack arrives with each call."""
 
     def __init__(self) -> None:
-        from python_on_whales import DockerClient
-
-        self._docker = DockerClient()  # DOCKER_HOST / DOCKER_CONTEXT apply as for the docker CLI
+        self._runner = Runner()
+        self._docker = self._runner.docker
         # containers() is asked several times per command (running? then exec); the answer
         # stays good until this engine changes something
         self._listing: dict[str, list[ContainerInfo]] = {}
-
-    # -- the three ways a command runs ------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """A python-on-whales object call (it logs its own argv at debug level)."""
-        from python_on_whales.client_config import ClientNotFoundError
-        from python_on_whales.exceptions import DockerException
-
-        try:
-            return fn()
-        except ClientNotFoundError:
-            raise docker_missing() from None
-        except DockerException as exc:
-            raise self._failure(what, exc) from None
-
-    def _compose(self, stack: Stack) -> list[str]:
-        from python_on_whales.client_config import ClientConfig, ClientNotFoundError
-
-        config = ClientConfig(
-            compose_files=[str(f) for f in stack.files],
-            compose_env_files=[str(f) for f in stack.env_files],
-            compose_project_name=stack.project_name,
-            compose_project_directory=str(stack.directory),
-        )
-        try:
-            return [str(a) for a in config.docker_compose_cmd]
-        except ClientNotFoundError:
-            raise docker_missing() from None
-
-    def _docker_cmd(self) -> list[str]:
-        from python_on_whales.client_config import ClientNotFoundError
-
-        try:
-            return [str(a) for a in self._docker.client_config.docker_cmd]
-        except ClientNotFoundError:
-            raise docker_missing() from None
-
-    def _run(self, what: str, stack: Stack, args: Sequence[str]) -> str:
-        """A Compose command with the stack's variables, output captured."""
-        from python_on_whales.utils import run
-
-        cmd = [*self._compose(stack), *args]
-        log.debug("compose variables: %s", stack.shown_variables())
-        return self._call(what, lambda: run(cmd, env=stack.env, return_stderr=False))
-
-    def _stream(self, cmd: list[str], on_line: LineSink, env: Mapping[str, str] | None = None) -> int:
-        """Run a command, each output line to on_line as it comes; its exit code."""
-        from python_on_whales.exceptions import DockerException
-        from python_on_whales.utils import stream_stdout_and_stderr
-
-        log.debug("Running command: %s", shlex.join(cmd))
-        seen: list[str] = []
-        try:
-            for _source, raw in stream_stdout_and_stderr(cmd, env=dict(env or {})):
-                line = _decode(raw)
-                seen.append(line)
-                del seen[:-40]
-                on_line(line)
-        except DockerException as exc:
-            if (gone := translate.engine_gone("\n".join(seen))) is not None:
-                raise gone from None
-            return exc.return_code
-        except UnicodeDecodeError:  # python-on-whales decodes a failed call's stderr strictly
-            return 1
-        except FileNotFoundError:
-            raise docker_missing() from None
-        return 0
-
-    def _failure(self, what: str, exc: Any) -> JlcomposeError:
-        stderr = exc.stderr or ""
-        gone = translate.engine_gone(stderr)
-        if gone is not None:
-            return gone
-        return ComposeFailed(
-            f"{what} failed (exit {exc.return_code}).",
-            cmd=[str(c) for c in exc.docker_command],
-            returncode=exc.return_code,
-            stderr_tail=translate.tail(stderr),
-        )
 
     # -- Engine ---------------------------------------------------------------------------
     def info(self) -> EngineInfo:
         if shutil.which("docker") is None:
             raise docker_missing()
-        sysinfo = self._call("docker info", self._docker.system.info)
+        sysinfo = self._runner.call("docker info", self._docker.system.info)
         if not sysinfo.server_version:
             raise DaemonDown(configured_host())
         # `docker info` lists the CLI's plugins: no second process just to ask Compose
@@ -189,7 +77,7 @@ class PowEngine:
 
     def config(self, stack: Stack) -> dict[str, Any]:
         try:
-            text = self._run("reading the compose files", stack, ["config", "--format", "json"])
+            text = self._runner.compose("reading the compose files", stack, ["config", "--format", "json"])
         except ComposeFailed as exc:
             # Compose rejects bad .env values and compose-file edits here: a user error
             raise ConfigError(
@@ -216,11 +104,11 @@ class PowEngine:
             except NoSuchImage:
                 return None
 
-        found = self._call(f"inspecting image {ref}", inspect)
+        found = self._runner.call(f"inspecting image {ref}", inspect)
         return None if found is None else self._image_info(ref, found)
 
     def images(self, repository: str) -> list[ImageInfo]:
-        found = self._call("listing images", lambda: self._docker.image.list(repository))
+        found = self._runner.call("listing images", lambda: self._docker.image.list(repository))
         out = []
         for image in found:
             for tag in image.repo_tags or []:
@@ -229,11 +117,11 @@ class PowEngine:
         return out
 
     def remove_image(self, ref: str) -> None:
-        self._call(f"removing image {ref}", lambda: self._docker.image.remove(ref, prune=True))
+        self._runner.call(f"removing image {ref}", lambda: self._docker.image.remove(ref, prune=True))
 
     def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
         args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
-        cmd = [*self._compose(stack), "build", *args, service]
+        cmd = [*self._runner.compose_cmd(stack), "build", *args, service]
         # plain progress: one line per BuildKit event, which progress.py turns into a live view
         env = {**stack.env, "BUILDKIT_PROGRESS": os.environ.get("BUILDKIT_PROGRESS", "plain")}
         log.debug("compose variables: %s", stack.shown_variables())
@@ -243,22 +131,22 @@ class PowEngine:
             lines.append(line)
             on_line(line)
 
-        if self._stream(cmd, keep, env) != 0:
+        if self._runner.stream(cmd, keep, env) != 0:
             raise translate.build_failure(service, "\n".join(lines))
 
     def up(self, stack: Stack, services: Sequence[str]) -> None:
         self._listing.pop(stack.project_name, None)
         try:
-            self._run("starting", stack, ["up", "--detach", "--no-build", *services])
+            self._runner.compose("starting", stack, ["up", "--detach", "--no-build", *services])
         except ComposeFailed as exc:
             raise translate.start_failure(", ".join(services), exc.stderr_tail) from None
 
     def down(self, stack: Stack, services: Sequence[str] | None) -> None:
         self._listing.pop(stack.project_name, None)
         if services:
-            self._run("stopping", stack, ["rm", "--force", "--stop", *services])
+            self._runner.compose("stopping", stack, ["rm", "--force", "--stop", *services])
         else:
-            self._run("stopping", stack, ["down", "--remove-orphans"])
+            self._runner.compose("stopping", stack, ["down", "--remove-orphans"])
 
     def _describe(self, c: Any) -> ContainerInfo:
         # the inspect result `container.list` just fetched: each attribute of a
@@ -284,7 +172,7 @@ class PowEngine:
         name = stack.project_name
         if name not in self._listing:
             label = f"com.docker.compose.project={name}"
-            found = self._call(
+            found = self._runner.call(
                 "listing containers",
                 lambda: self._docker.container.list(all=True, filters=[("label", label)]),
             )
@@ -295,7 +183,7 @@ class PowEngine:
         return sorted(infos, key=lambda c: c.name)
 
     def containers_named(self, name: str) -> list[ContainerInfo]:
-        found = self._call(
+        found = self._runner.call(
             "listing containers",
             lambda: self._docker.container.list(all=True, filters=[("name", f"^/{name}$")]),
         )
@@ -303,7 +191,7 @@ class PowEngine:
 
     def remove_container(self, container_id: str) -> None:
         self._listing.clear()
-        self._call(
+        self._runner.call(
             "removing a stale container",
             lambda: self._docker.container.remove(container_id, force=True, volumes=False),
         )
@@ -314,14 +202,14 @@ class PowEngine:
         found = [c for c in self.containers(stack, [service]) if c.running]
         if not found:
             raise LabNotRunning(service)
-        cmd = [*self._docker_cmd(), "exec", *(["--user", user] if user else []), found[0].id, *argv]
-        return self._stream(cmd, on_line)
+        cmd = [*self._runner.docker_cmd(), "exec", *(["--user", user] if user else []), found[0].id, *argv]
+        return self._runner.stream(cmd, on_line)
 
     def logs(self, stack: Stack, service: str, *, follow: bool, tail: int | None, on_line: LineSink) -> None:
         args = ["logs", "--no-color", "--no-log-prefix"]
         args += ["--tail", str(tail)] if tail is not None else []
         args += ["--follow"] * follow
-        cmd = [*self._compose(stack), *args, service]
+        cmd = [*self._runner.compose_cmd(stack), *args, service]
         log.debug("compose variables: %s", stack.shown_variables())
         lines: list[str] = []
 
@@ -330,7 +218,7 @@ class PowEngine:
             del lines[:-15]
             on_line(line)
 
-        rc = self._stream(cmd, keep, stack.env)
+        rc = self._runner.stream(cmd, keep, stack.env)
         if rc != 0:
             raise ComposeFailed(
                 f"reading the {service} lab's log failed (exit {rc}).",
@@ -343,7 +231,7 @@ class PowEngine:
         from python_on_whales.exceptions import DockerException
 
         # create succeeds either way; the engine picks the device driver at start
-        container = self._call(
+        container = self._runner.call(
             "probing the engine for GPU support",
             lambda: self._docker.container.create(image, ["true"], gpus="all", entrypoint=""),
         )
@@ -352,7 +240,7 @@ class PowEngine:
         except DockerException as exc:
             if translate.GPU_DRIVER_ERROR.search(exc.stderr or ""):
                 return False
-            raise self._failure("probing the engine for GPU support", exc) from None
+            raise self._runner.failure("probing the engine for GPU support", exc) from None
         finally:
             # the daemon may have gone away meanwhile: the probe's answer (or error) matters more
             with contextlib.suppress(DockerException):
