@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from jlcompose import __version__
+import jlcompose
 from jlcompose.errors import ExitCode, JlcomposeError
 
 if TYPE_CHECKING:
@@ -50,6 +49,17 @@ Every command has its own --help. Exit codes: 0 ok, 1 failed check, 2 bad input,
 """
 
 
+class _Version(argparse.Action):
+    """--version, with the version looked up only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        sys.stdout.write(f"jlcompose {jlcompose.__version__}\n")
+        parser.exit()
+
+
 def _load(name: str) -> ModuleType:
     return importlib.import_module(f"jlcompose.commands.{name}")
 
@@ -76,7 +86,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"jlcompose {__version__}")
+    parser.add_argument("--version", action=_Version, help="show jlcompose's version and exit")
     parser.add_argument(
         "-C",
         "--project",
@@ -104,19 +114,20 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-class _CommandLines(logging.Formatter):
-    """-v output: each docker/compose command as `$ argv`, everything else as `jlcompose: text`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if text.startswith("Running command: "):  # python-on-whales' wording, and the engine's
-            return "$ " + text.removeprefix("Running command: ")
-        return f"jlcompose: {text}"
-
-
 def _verbose() -> None:
+    import logging  # only for -v: its import costs what a fast command has to spend
+
+    class CommandLines(logging.Formatter):
+        """Each docker/compose command as `$ argv`, everything else as `jlcompose: text`."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            text = record.getMessage()
+            if text.startswith("Running command: "):  # python-on-whales' wording, and the engine's
+                return "$ " + text.removeprefix("Running command: ")
+            return f"jlcompose: {text}"
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_CommandLines())
+    handler.setFormatter(CommandLines())
     for name in ("jlcompose", "python_on_whales"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG)
@@ -152,7 +163,9 @@ def main(argv: Sequence[str] | None = None, *, open_engine: Callable[[], Engine]
         return int(ExitCode.INTERRUPTED)
     except Exception:  # a bug: show it all and say so
         console.err.print_exception()
-        console.error(f"this is a jlcompose {__version__} bug; please report it with the traceback above.")
+        console.error(
+            f"this is a jlcompose {jlcompose.__version__} bug; please report it with the traceback above."
+        )
         return int(ExitCode.BUG)
 
 

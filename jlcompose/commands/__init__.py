@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from jlcompose.engine.api import Engine
-from jlcompose.project import Project, open_project
+if TYPE_CHECKING:  # imported when used: a command that needs no engine never loads it
+    from jlcompose.engine.api import Engine
+    from jlcompose.project import Project
 
 
 def _open_engine() -> Engine:
@@ -34,6 +36,8 @@ class Context:
     _engine: Engine | None = None
 
     def project(self) -> Project:
+        from jlcompose.project import open_project
+
         return open_project(self.project_dir, self.environ)
 
     def engine(self) -> Engine:

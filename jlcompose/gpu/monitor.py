@@ -193,7 +193,7 @@ def monitor(
     latest: dict[int, Sample] = {}
     live = None
     interrupted = False
-    if not as_json and console.err.is_terminal:
+    if not as_json and console.is_terminal():
         live = Live(console=console.err, auto_refresh=False, transient=True)
         live.start()
 

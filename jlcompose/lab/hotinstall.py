@@ -65,7 +65,7 @@ def install(
     show = on_line or _show
     status: AbstractContextManager[Any] = (
         console.err.status(f"pip install {' '.join(requirements)} in the {service.name} lab")
-        if on_line is None
+        if on_line is None and console.is_terminal()
         else nullcontext()
     )
     lines: list[str] = []
@@ -84,7 +84,7 @@ def install(
 
 
 def _show(line: str) -> None:
-    console.err.print(line, style="dim", markup=False, highlight=False)
+    console.dim(line)
 
 
 def remember_installed(

@@ -64,7 +64,7 @@ class BuildView:
         self._last_plain = ""
 
     def __enter__(self) -> BuildView:
-        if console.err.is_terminal:
+        if console.is_terminal():
             self._live = console.err.status(f"building {self.service} …")
             self._live.__enter__()
         return self
