@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jlcompose.errors import StateError
-from jlcompose.files import atomic_write, locked
+from jlcompose.files import atomic_write, ensure_dir, locked
 
 SCHEMA = 1
 TOKEN_MIN = 32  # hex characters; a shorter token file is replaced
@@ -136,8 +136,7 @@ class StateDir:
 
     # -- the folder --------------------------------------------------------------------
     def ensure(self) -> None:
-        # exist_ok: two jlcompose processes may both find the folder missing (`up` twice at once)
-        self.path.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.path)  # two processes may both find it missing (`up` twice at once)
         ignore = self.path / ".gitignore"
         if not ignore.exists():  # never commit tokens or state by accident
             atomic_write(ignore, b"*\n")
