@@ -31,6 +31,7 @@ class Edit:
     text: str  # the whole new file
     change: Change
     requirement: str  # the requirement now in the file for this package
+    previous: str | None = None  # what the file said before, for an UPDATED line
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def edit(text: str, req: Requirement) -> Edit:
     merged = _merge(target.req, req)
     if merged == target.req:
         return Edit(text, Change.UNCHANGED, str(target.req))
-    return Edit(_replace(lines, target, str(merged)), Change.UPDATED, str(merged))
+    return Edit(_replace(lines, target, str(merged)), Change.UPDATED, str(merged), str(target.req))
 
 
 def add_or_update(text: str, req: Requirement) -> tuple[str, Change]:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from jlcompose import console
-from jlcompose.core.includes import include_paths
 from jlcompose.core.pkgargs import validate_argument
-from jlcompose.core.requirements import Change, edit, has_hashes, requirement_lines
+from jlcompose.core.reqfile import describe, plan_edit
 from jlcompose.engine.api import Engine, Stack
 from jlcompose.errors import EngineError, InstallFailed, RequirementError
 from jlcompose.files import atomic_write, locked
@@ -46,13 +42,6 @@ def validate(packages: Sequence[str]) -> list[Requirement]:
     return reqs
 
 
-@dataclass(frozen=True)
-class EditPlan:
-    new: str  # the whole new requirements text
-    changed: list[str]  # requirement lines written (added or updated), to install
-    present: list[str]  # requirements already satisfied by the file, as listed there
-
-
 def pipreq(
     project: Project,
     engine: Engine | None,
@@ -67,72 +56,11 @@ def pipreq(
     """
     reqs = validate(packages)
     for service in services:  # refuse everything refusable before the first change
-        plan_edit(service, reqs)
+        plan_edit(service.requirements, reqs)
     stack = project.stack(cpu=False) if engine is not None and install else None
     for service in services:
         _apply(project, engine, stack, service, reqs, install=install)
     return 0
-
-
-def _read(service: Service) -> str:
-    try:
-        return service.requirements.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return ""
-    except UnicodeDecodeError:
-        raise RequirementError(
-            f"{service.requirements} is not UTF-8 text; jlcompose won't edit it."
-        ) from None
-
-
-def plan_edit(service: Service, reqs: Sequence[Requirement]) -> EditPlan:
-    old = _read(service)
-    for path in [service.requirements, *include_paths(service.requirements)]:
-        text = old if path == service.requirements else _text(path)
-        if has_hashes(text):
-            raise RequirementError(
-                f"{path} uses pip's hash-checking mode (--hash), where every requirement needs "
-                "its hashes, so an added line without them would break the image build.",
-                hint="add it with its hashes by hand (e.g. pip-compile --generate-hashes).",
-            )
-    text, changed, present = old, {}, []
-    for req in reqs:
-        elsewhere = _listed_elsewhere(service, req)
-        if elsewhere:
-            present.append(elsewhere)
-            continue
-        result = edit(text, req)
-        text = result.text
-        key = canonicalize_name(req.name)
-        if result.change is Change.UNCHANGED:
-            if key not in changed:
-                present.append(result.requirement)
-        else:
-            changed[key] = result.requirement
-    return EditPlan(new=text, changed=list(changed.values()), present=present)
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
-def _listed_elsewhere(service: Service, req: Requirement) -> str | None:
-    """A package an included (-r/-c) file lists is changed there, never duplicated here."""
-    name = canonicalize_name(req.name)
-    for path in include_paths(service.requirements):
-        found = requirement_lines(_text(path)).get(name)
-        if found is None:
-            continue
-        if req.specifier or req.url:
-            raise RequirementError(
-                f"{req.name} is listed in {path} (included from {service.requirements}); "
-                "change its version there.",
-            )
-        return f"{found} (in {path.name})"
-    return None
 
 
 def _apply(
@@ -147,7 +75,9 @@ def _apply(
     rel = project.relative(service.requirements)
     running = _running(engine, stack, service)
     with locked(hotinstall.requirements_lock(project, service), what=rel):
-        p = plan_edit(service, reqs)  # again, under the lock: another pipreq may have written since
+        p = plan_edit(
+            service.requirements, reqs
+        )  # again, under the lock: another pipreq may have written since
         for line in p.present:
             console.ok(f"{line} is already in {rel}")
         if not p.changed:
@@ -163,12 +93,12 @@ def _apply(
         atomic_write(service.requirements.resolve(), p.new.encode("utf-8"))
         if running:
             hotinstall.remember_installed(project, service, p.changed, applied=p.new)
+    done = describe(p)
     if running:
-        it = "them" if len(p.changed) > 1 else "it"
-        console.ok(f"installed {what} in the {service.name} lab and added {it} to {rel}")
+        console.ok(f"installed {what} in the {service.name} lab; {rel}: {done}")
         console.info(f"The image gets it at the next `jlcompose up {service.name}`.")
         return
-    console.ok(f"added {what} to {rel}")
+    console.ok(f"{rel}: {done}")
     if running is False:
         console.info(f"The {service.name} lab is not running.")
     elif install:

@@ -1,0 +1,91 @@
+"""Pure: what adding packages to a requirements file changes, decided before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from jlcompose.core.includes import include_paths
+from jlcompose.core.requirements import Change, edit, has_hashes, requirement_lines
+from jlcompose.errors import RequirementError
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    new: str  # the whole new requirements text
+    changed: list[str]  # requirement lines written (added or updated), to install
+    present: list[str]  # requirements already satisfied by the file, as listed there
+    updated: dict[str, str] = field(default_factory=dict)  # changed line -> what it said before
+
+
+def describe(plan: EditPlan) -> str:
+    """ "added six, updated numpy==1.26.4 → numpy==1.26.3": what the edit did, in words."""
+    added = [r for r in plan.changed if r not in plan.updated]
+    parts = [f"added {', '.join(added)}"] if added else []
+    parts += [f"updated {plan.updated[r]} → {r}" for r in plan.changed if r in plan.updated]
+    return ", ".join(parts)
+
+
+def _read(requirements: Path) -> str:
+    try:
+        return requirements.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError:
+        raise RequirementError(f"{requirements} is not UTF-8 text; jlcompose won't edit it.") from None
+
+
+def plan_edit(requirements: Path, reqs: Sequence[Requirement]) -> EditPlan:
+    """The new text, what to install, and what is already there; RequirementError to refuse."""
+    old = _read(requirements)
+    for path in [requirements, *include_paths(requirements)]:
+        text = old if path == requirements else _text(path)
+        if has_hashes(text):
+            raise RequirementError(
+                f"{path} uses pip's hash-checking mode (--hash), where every requirement needs "
+                "its hashes, so an added line without them would break the image build.",
+                hint="add it with its hashes by hand (e.g. pip-compile --generate-hashes).",
+            )
+    text, changed, present, updated = old, {}, [], {}
+    for req in reqs:
+        elsewhere = _listed_elsewhere(requirements, req)
+        if elsewhere:
+            present.append(elsewhere)
+            continue
+        result = edit(text, req)
+        text = result.text
+        key = canonicalize_name(req.name)
+        if result.change is Change.UNCHANGED:
+            if key not in changed:
+                present.append(result.requirement)
+        else:
+            changed[key] = result.requirement
+            if result.previous is not None:
+                updated[result.requirement] = updated.pop(result.previous, result.previous)
+    return EditPlan(new=text, changed=list(changed.values()), present=present, updated=updated)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _listed_elsewhere(requirements: Path, req: Requirement) -> str | None:
+    """A package an included (-r/-c) file lists is changed there, never duplicated here."""
+    name = canonicalize_name(req.name)
+    for path in include_paths(requirements):
+        found = requirement_lines(_text(path)).get(name)
+        if found is None:
+            continue
+        if req.specifier or req.url:
+            raise RequirementError(
+                f"{req.name} is listed in {path} (included from {requirements}); change its version there.",
+            )
+        return f"{found} (in {path.name})"
+    return None
