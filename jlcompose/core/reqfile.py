@@ -50,7 +50,10 @@ def plan_edit(requirements: Path, reqs: Sequence[Requirement]) -> EditPlan:
                 "its hashes, so an added line without them would break the image build.",
                 hint="add it with its hashes by hand (e.g. pip-compile --generate-hashes).",
             )
-    text, changed, present, updated = old, {}, [], {}
+    text = old
+    changed: dict[str, str] = {}
+    present: list[str] = []
+    updated: dict[str, str] = {}
     for req in reqs:
         elsewhere = _listed_elsewhere(requirements, req)
         if elsewhere:
