@@ -11,8 +11,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jlcompose import console
+from jlcompose.core.pipfailure import explain_failure
 from jlcompose.engine.api import Engine, Stack
-from jlcompose.lab.pipfailure import explain_failure
 from jlcompose.project import Project, Service
 from jlcompose.state import State
 
@@ -80,7 +80,9 @@ def install(
     with status:
         rc = engine.exec(stack, service.name, pip_argv(requirements, env), user="0", on_line=feed)
     if rc != 0:
-        raise explain_failure(project, service, requirements, lines, rc)
+        raise explain_failure(
+            service.name, requirements, lines, rc, dockerfile=str(project.config.docker_files / "Dockerfile")
+        )
 
 
 def _show(line: str) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from jlcompose import cli
+from jlcompose.core.pipfailure import explain_failure
 from jlcompose.core.requirements import requirement_lines
 from jlcompose.engine.api import ContainerInfo
 from jlcompose.errors import EngineError, ExitCode, InstallFailed, RequirementError
 from jlcompose.lab.hotinstall import PIP_ENV, remember_installed
-from jlcompose.lab.pipfailure import explain_failure
 from jlcompose.lab.pipreq import pipreq
 from jlcompose.project import Project, open_project
 from tests.conftest import copy_template
@@ -96,7 +96,7 @@ def test_pip_output_is_streamed_and_the_error_report_is_explained(
 
 def test_a_transitive_constraint_conflict_names_the_pin_and_the_dependent(project: Project) -> None:
     lines = pip_lines("constraint-transitive.txt")
-    exc = explain_failure(project, project.service("torch"), ["requests==2.32.3"], lines, 1)
+    exc = explain_failure("torch", ["requests==2.32.3"], lines, 1)
     assert exc.exit_code == ExitCode.INSTALL
     assert exc.message == (
         "pip cannot install requests==2.32.3: the image pins charset-normalizer==1.4.1 in its "
@@ -110,9 +110,9 @@ def test_a_transitive_constraint_conflict_names_the_pin_and_the_dependent(projec
 def test_an_unknown_package_is_one_clear_sentence(project: Project) -> None:
     lines = pip_lines("missing.txt")
     svc = project.service("torch")
-    exc = explain_failure(project, svc, ["jlcompose-no-such-package-xyz"], lines, 1)
+    exc = explain_failure(svc.name, ["jlcompose-no-such-package-xyz"], lines, 1)
     assert exc.message.startswith("pip found no package called jlcompose-no-such-package-xyz")
-    exc = explain_failure(project, svc, ["six==99.0"], pip_lines("no-version.txt"), 1)
+    exc = explain_failure(svc.name, ["six==99.0"], pip_lines("no-version.txt"), 1)
     assert (
         exc.message == "no release of six matches six==99.0 (latest: 1.12.0, 1.13.0, "
         "1.14.0, 1.15.0, 1.16.0, 1.17.0)."
@@ -123,12 +123,12 @@ def test_an_unknown_package_is_one_clear_sentence(project: Project) -> None:
 def test_other_pip_failures_keep_the_tail_as_detail(project: Project) -> None:
     svc = project.service("torch")
     lines = [f"line {i}" for i in range(100)] + ["ERROR: something odd"]
-    exc = explain_failure(project, svc, ["six"], lines, 2)
+    exc = explain_failure(svc.name, ["six"], lines, 2)
     assert "pip exited with code 2" in exc.message
     assert exc.detail is not None and exc.detail.endswith("ERROR: something odd")
     assert len(exc.detail.splitlines()) == 25
     net = ["WARNING: Retrying ... NewConnectionError('Failed to establish a new connection')"]
-    assert "could not reach the package index" in explain_failure(project, svc, ["six"], net, 1).message
+    assert "could not reach the package index" in explain_failure(svc.name, ["six"], net, 1).message
 
 
 def test_nothing_running_saves_the_file_without_exec(

@@ -1,4 +1,4 @@
-"""pip's failures in a lab, said in one sentence with the way forward."""
+"""Pure: pip's (and uv's) failures in a lab, said in one sentence with the way forward."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 
 from jlcompose.errors import InstallFailed
-from jlcompose.project import Project, Service
 
 DETAIL_LINES = 25
 _CONSTRAINT = re.compile(r"The user requested \(constraint\) (\S+)")
@@ -21,14 +20,19 @@ _NETWORK = re.compile(
 
 
 def explain_failure(
-    project: Project, service: Service, requirements: Sequence[str], lines: Sequence[str], rc: int
+    service: str,
+    requirements: Sequence[str],
+    lines: Sequence[str],
+    rc: int,
+    *,
+    dockerfile: str = "docker_files/Dockerfile",
 ) -> InstallFailed:
     """One sentence for what pip said, the ways forward as hint, pip's report trimmed as detail."""
     text = "\n".join(lines)
     what = ", ".join(requirements)
     pins = [m.group(1) for m in _CONSTRAINT.finditer(text)]
     if pins:
-        return _constraint_conflict(project, requirements, pins, lines)
+        return _constraint_conflict(requirements, pins, lines, dockerfile)
     if "ResolutionImpossible" in text or "conflicting dependencies" in text:
         return InstallFailed(
             f"pip cannot install {what}: the requested versions conflict ({_causes(lines)}).",
@@ -37,7 +41,7 @@ def explain_failure(
         )
     if _NETWORK.search(text):
         return InstallFailed(
-            f"the {service.name} lab could not reach the package index to install {what}.",
+            f"the {service} lab could not reach the package index to install {what}.",
             hint="check the network or proxy; behind a TLS-intercepting proxy put its CA "
             "certificate in docker_files/certs/ and run `jlcompose up` to rebuild.",
             detail=_tail(lines),
@@ -47,19 +51,19 @@ def explain_failure(
         return _no_distribution(missing.group(1), text, lines)
     if "externally-managed-environment" in text:
         return InstallFailed(
-            f"the {service.name} lab's Python refuses pip installs (externally managed).",
+            f"the {service} lab's Python refuses pip installs (externally managed).",
             hint="set PIP_BREAK_SYSTEM_PACKAGES=1 in docker_files/Dockerfile (the stock one does).",
             detail=_tail(lines),
         )
     return InstallFailed(
-        f"pip exited with code {rc} while installing {what} in the {service.name} lab.",
+        f"pip exited with code {rc} while installing {what} in the {service} lab.",
         hint="the lines above are pip's own report.",
         detail=_tail(lines),
     )
 
 
 def _constraint_conflict(
-    project: Project, requirements: Sequence[str], pins: list[str], lines: Sequence[str]
+    requirements: Sequence[str], pins: list[str], lines: Sequence[str], dockerfile: str
 ) -> InstallFailed:
     what = ", ".join(requirements)
     pinned = ", ".join(dict.fromkeys(pins))
@@ -68,7 +72,6 @@ def _constraint_conflict(
     names = dict.fromkeys(re.split(r"[=<>!~\[; ]", pin, maxsplit=1)[0] for pin in pins)
     # any spelling of the name: constraint files are not always written in canonical form
     sed = " ".join(f"-e '/^{re.sub(r'[-_.]', '[-_.]', n)}==/Id'" for n in names)
-    dockerfile = project.config.docker_files / "Dockerfile"
     return InstallFailed(
         f"pip cannot install {what}: the image pins {pinned} in its pip constraint file "
         f"($PIP_CONSTRAINT){because}.",
