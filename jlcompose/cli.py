@@ -79,6 +79,26 @@ def _chosen(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    # after the command the same options are accepted too (`jlcompose status -C DIR`); there
+    # they default to SUPPRESS, so they never overwrite what was given before the command
+    default: dict[str, object] = {"default": argparse.SUPPRESS} if after_command else {}
+    parser.add_argument(
+        "-C",
+        "--project",
+        metavar="DIR",
+        help="project folder (default: the nearest folder upwards holding compose/compose.yaml)",
+        **default,  # type: ignore[arg-type]  # argparse's overloads do not cover **kwargs
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every docker and compose command line run",
+        **default,  # type: ignore[arg-type]  # as above
+    )
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jlcompose",
@@ -87,15 +107,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, help="show jlcompose's version and exit")
-    parser.add_argument(
-        "-C",
-        "--project",
-        metavar="DIR",
-        help="project folder (default: the nearest folder upwards holding compose/compose.yaml)",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show every docker and compose command line run"
-    )
+    _global_options(parser, after_command=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = _chosen(argv)
     for name, help_text in COMMANDS.items():
@@ -110,8 +122,18 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
+        _global_options(p, after_command=True)
         p.set_defaults(_module=module)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """argv -> options; pipreq takes words that look like options as packages, so it can say why not."""
+    if _chosen(argv) != "pipreq":
+        return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    args.packages = [*extra, *args.packages]
+    return args
 
 
 def _verbose() -> None:
@@ -140,7 +162,7 @@ def main(argv: Sequence[str] | None = None, *, open_engine: Callable[[], Engine]
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return int(ExitCode.USAGE)

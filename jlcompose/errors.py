@@ -37,6 +37,7 @@ class JlcomposeError(Exception):
                 "type": type(self).__name__,
                 "message": self.message,
                 "hint": self.hint,
+                "detail": self.detail,
                 "exit_code": int(self.exit_code),
             }
         }

@@ -137,6 +137,8 @@ class Project:
         }
         if (token := self.state.read_token()) is not None:
             env["JUPYTER_TOKEN"] = token
+        if self.config.unpin:  # else .env's JLC_UNPIN, if any, applies (plain Compose users)
+            env["JLC_UNPIN"] = " ".join(self.config.unpin)
         for svc in self.services.values():
             env[svc.variable("TAG")] = (tags or {}).get(svc.name, TAG_PENDING)
         return env

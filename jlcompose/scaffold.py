@@ -23,7 +23,12 @@ def assets_root() -> Path:
 def _files(src: Path) -> list[Path]:
     if src.is_file():
         return [src]
-    return sorted(p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    # lab/lib/ is written by `jlcompose up` from the installed jlcompose, never copied
+    return sorted(
+        p
+        for p in src.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.relative_to(src).parts[:2] != ("lab", "lib")
+    )
 
 
 def init(directory: Path, *, force: bool = False) -> int:

@@ -27,6 +27,7 @@ PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 DEBIAN_IMAGE=jlcompose-test/debian:bookworm
 PYTHON_IMAGE=jlcompose-test/python:3.11
 LAB_BASE=jlcompose-test/lab-base:1
+NGC_LIKE=jlcompose-test/ngc-like:1
 
 log() { printf '[engine] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -147,7 +148,34 @@ FROM $PYTHON_IMAGE
 RUN pip3 install --no-cache-dir jupyterlab
 EOD
   fi
-  log "test images present: $DEBIAN_IMAGE $PYTHON_IMAGE $LAB_BASE"
+  if ! image_present "$NGC_LIKE"; then
+    log "building $NGC_LIKE (installs behave as in NGC PyTorch)"
+    DOCKER_BUILDKIT=0 docker build -q -t "$NGC_LIKE" - >/dev/null 2>"$CACHE_DIR/build.log" <<'EOD' || { cat "$CACHE_DIR/build.log" >&2; die "building $NGC_LIKE failed"; }
+FROM jlcompose-test/lab-base:1
+# What matters for installs in NGC's PyTorch image: a torch whose version is a pre-release
+# with a local tag (a metadata-only stand-in here), a pip constraint file pinning every
+# package of the image (made from the image itself, as NGC's is), PEP 668 switched off,
+# an entrypoint that prints a banner and execs its arguments, a /workspace of its own.
+RUN set -e; sp=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+    [ -w "$sp" ] || sp=/usr/local/lib/python3.11/dist-packages; mkdir -p "$sp/torch"; \
+    v=2.9.0a0+145a3a7.nv25.10; d="$sp/torch-$v.dist-info"; mkdir -p "$d"; \
+    printf '__version__ = "%s"\n' "$v" > "$sp/torch/__init__.py"; \
+    printf 'Metadata-Version: 2.1\nName: torch\nVersion: %s\nRequires-Python: >=3.9\n' "$v" > "$d/METADATA"; \
+    printf 'pip\n' > "$d/INSTALLER"; \
+    printf 'torch/__init__.py,,\ntorch-%s.dist-info/METADATA,,\ntorch-%s.dist-info/INSTALLER,,\ntorch-%s.dist-info/RECORD,,\n' "$v" "$v" "$v" > "$d/RECORD"; \
+    mkdir -p /etc/pip /opt/nvidia /workspace/docker-examples; \
+    python3 -m pip list --format=freeze --disable-pip-version-check > /etc/pip/constraint.txt; \
+    grep -q '^torch==2.9.0a0' /etc/pip/constraint.txt; \
+    printf '#!/bin/bash\necho "=============\n== PyTorch ==\n=============\n\nNVIDIA Release 25.10 (stand-in for tests)"\necho "WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available."\nexec "$@"\n' > /opt/nvidia/nvidia_entrypoint.sh; \
+    chmod +x /opt/nvidia/nvidia_entrypoint.sh; \
+    echo "Examples shipped with the image." > /workspace/README.md
+ENV PIP_CONSTRAINT=/etc/pip/constraint.txt PIP_BREAK_SYSTEM_PACKAGES=1 NVIDIA_PYTORCH_VERSION=25.10
+WORKDIR /workspace
+ENTRYPOINT ["/opt/nvidia/nvidia_entrypoint.sh"]
+CMD ["bash"]
+EOD
+  fi
+  log "test images present: $DEBIAN_IMAGE $PYTHON_IMAGE $LAB_BASE $NGC_LIKE"
 }
 
 # GPU-path tests on a machine without a GPU: moby registers its "nvidia" device driver

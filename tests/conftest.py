@@ -83,7 +83,10 @@ def copy_template(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "compose", dest / "compose")
     shutil.copytree(
-        REPO / "docker_files", dest / "docker_files", ignore=shutil.ignore_patterns("__pycache__")
+        REPO / "docker_files",
+        dest / "docker_files",
+        # lab/lib/ is jlcompose's output (lab/labfiles.py): a new project starts without it
+        ignore=lambda folder, names: [n for n in names if n == "__pycache__" or (n == "lib" and folder.endswith("lab"))],
     )
     shutil.copy(REPO / ".env.example", dest / ".env.example")
     return dest

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04's python3): the same parser, as a package
+    import tomli as tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +24,7 @@ from jlcompose.errors import ConfigError, UsageError
 COMPOSE_FILE = Path("compose/compose.yaml")
 GPU_MODES = ("auto", "gpu", "cpu")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_PACKAGE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Config:
     ca_certs: Path | None = None
     project_name_explicit: bool = False
     extra_compose_files: tuple[Path, ...] = field(default_factory=tuple)
+    unpin: tuple[str, ...] = ()  # pins dropped from the image's pip constraint file (canonical names)
 
     @property
     def state_dir(self) -> Path:
@@ -97,6 +104,7 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         "wait_timeout",
         "ca_certs",
         "compose_files",
+        "unpin",
     }
     for key in table:
         if key not in known:
@@ -129,6 +137,12 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         if not all(isinstance(f, str) for f in files):
             raise ConfigError(f"{where}: `compose_files` must be a list of paths.")
         values["extra_compose_files"] = tuple(Path(f) for f in files)
+
+    if "unpin" in table:
+        names = _want(list, table["unpin"], where, "unpin", "a list of package names")
+        if not all(isinstance(n, str) and _PACKAGE_RE.match(n) for n in names):
+            raise ConfigError(f'{where}: `unpin` must be a list of package names, e.g. ["h11"].')
+        values["unpin"] = tuple(dict.fromkeys(re.sub(r"[-_.]+", "-", n).lower() for n in names))
 
     # environment overrides, one variable per key
     env_where = "environment"

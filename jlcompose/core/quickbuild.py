@@ -92,12 +92,14 @@ COPY {service}/ /opt/jlcompose/requirements/
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=cache,target=/root/.cache/pip \\
     set -e; cd /opt/jlcompose/requirements; \\
     export UV_CACHE_DIR=/root/.cache/uv PIP_CACHE_DIR=/root/.cache/pip; \\
-    c=""; if [ -n "$${{PIP_CONSTRAINT:-}}" ] && [ -s "$${{PIP_CONSTRAINT}}" ]; then \\
-      c="--constraint $${{PIP_CONSTRAINT}}"; fi; \\
-    if command -v uv >/dev/null; then \\
-      uv pip install --system --break-system-packages $$c -r requirements.txt; \\
+    if [ -d /opt/jlcompose/lab/lib/jlcompose ] && command -v uv >/dev/null; then \\
+      PYTHONPATH=/opt/jlcompose/lab/lib python3 -m jlcompose.inlab.install --file requirements.txt; \\
     else \\
-      python3 -m pip install $$c -r requirements.txt; \\
+      c=""; if [ -n "$${{PIP_CONSTRAINT:-}}" ] && [ -s "$${{PIP_CONSTRAINT}}" ]; then \\
+        c="--constraint $${{PIP_CONSTRAINT}}"; fi; \\
+      if command -v uv >/dev/null; then \\
+        uv pip install --system --break-system-packages $$c -r requirements.txt; \\
+      else python3 -m pip install $$c -r requirements.txt; fi; \\
     fi
 ARG JLC_HASH=unknown
 ARG JLC_INPUTS=unknown

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from jlcompose.core.composemodel import service_variable
+from jlcompose.core.pipfailure import explain_failure
 from jlcompose.errors import (
     BuildFailed,
     DaemonDenied,
@@ -111,9 +112,44 @@ def _base_image_missing(service: str, full_ref: str, reason: str) -> ImageMissin
     )
 
 
+_STEP_LINE = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")
+
+
+def _failed_step(text: str) -> list[str]:
+    """The output lines of the build step that failed, without BuildKit's `#N 0.317 ` prefixes."""
+    failed = re.search(r"^#(\d+) ERROR:", text, re.MULTILINE)
+    if failed is None:
+        return []
+    out = []
+    for line in text.splitlines():
+        m = _STEP_LINE.match(line)
+        if m and m.group(1) == failed.group(1) and not m.group(2).startswith(("ERROR:", "[", "DONE")):
+            out.append(m.group(2))
+    return out
+
+
+def install_failure(service: str, text: str) -> BuildFailed | None:
+    """A requirements step that failed: the same explanation as a failed hot install."""
+    lines = _failed_step(text)
+    if not lines:
+        return None
+    explained = explain_failure(service, [], lines, 1)
+    if "exited with code" in explained.message:
+        return None  # nothing recognised: BuildKit's own tail says more
+    return BuildFailed(
+        f"building the {service} image failed: {explained.message}",
+        hint=f"{explained.hint} The running lab (if any) was left as it was."
+        if explained.hint
+        else "the running lab (if any) was left as it was.",
+        detail=explained.detail,
+    )
+
+
 def build_failure(service: str, text: str) -> BuildFailed:
     if (missing := base_image_failure(service, text)) is not None:
         return missing
+    if (failed := install_failure(service, text)) is not None:
+        return failed
     return BuildFailed(
         f"building the {service} image failed; the running lab (if any) was left as it was.",
         hint="fix the error above (often a package name or version in requirements), "

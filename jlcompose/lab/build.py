@@ -9,6 +9,7 @@ from jlcompose.core import quickbuild
 from jlcompose.engine.api import Engine, Stack
 from jlcompose.errors import BuildFailed, UsageError
 from jlcompose.files import atomic_write
+from jlcompose.lab import labfiles
 from jlcompose.lab.progress import BuildView
 from jlcompose.lab.targets import Target
 from jlcompose.project import Project
@@ -51,6 +52,17 @@ def sync_ca_certs(project: Project) -> None:
         target = certs / name
         if not target.is_file() or target.read_bytes() != data:
             atomic_write(target, data, mode=0o644)
+
+
+def context_stale(project: Project) -> bool:
+    """Whether docker_files/ lacks what jlcompose puts there before a build (read only)."""
+    return ca_certs_stale(project) or labfiles.stale(project)
+
+
+def sync_context(project: Project) -> None:
+    """Put the configured CA certificates and jlcompose's lab code into docker_files/."""
+    sync_ca_certs(project)
+    labfiles.sync(project)
 
 
 def build_if_needed(

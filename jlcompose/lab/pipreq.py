@@ -10,8 +10,8 @@ from jlcompose import console
 from jlcompose.core.pkgargs import validate_argument
 from jlcompose.core.reqfile import describe, plan_edit
 from jlcompose.engine.api import Engine, Stack
-from jlcompose.errors import EngineError, InstallFailed, RequirementError
-from jlcompose.files import atomic_write, locked
+from jlcompose.errors import EngineError, RequirementError
+from jlcompose.inlab import pipreq as shared
 from jlcompose.lab import hotinstall
 from jlcompose.project import Project, Service
 
@@ -49,6 +49,7 @@ def pipreq(
     services: Sequence[Service],
     *,
     install: bool = True,
+    unpin: Sequence[str] = (),
 ) -> int:
     """Validate all, then per service under its lock: install into the running lab, then save.
 
@@ -59,7 +60,7 @@ def pipreq(
         plan_edit(service.requirements, reqs)
     stack = project.stack(cpu=False) if engine is not None and install else None
     for service in services:
-        _apply(project, engine, stack, service, reqs, install=install)
+        _apply(project, engine, stack, service, reqs, install=install, unpin=unpin)
     return 0
 
 
@@ -71,31 +72,30 @@ def _apply(
     reqs: Sequence[Requirement],
     *,
     install: bool,
+    unpin: Sequence[str],
 ) -> None:
     rel = project.relative(service.requirements)
     running = _running(engine, stack, service)
-    with locked(hotinstall.requirements_lock(project, service), what=rel):
-        p = plan_edit(
-            service.requirements, reqs
-        )  # again, under the lock: another pipreq may have written since
-        for line in p.present:
-            console.ok(f"{line} is already in {rel}")
-        if not p.changed:
-            return
-        what = ", ".join(p.changed)
-        if running and engine is not None and stack is not None:
-            console.step(f"installing {what} in the running {service.name} lab")
-            try:
-                hotinstall.install(project, engine, stack, service, p.changed)
-            except InstallFailed:
-                console.info(f"{rel} was left unchanged.")
-                raise
-        atomic_write(service.requirements.resolve(), p.new.encode("utf-8"))
-        if running:
-            hotinstall.remember_installed(project, service, p.changed, applied=p.new)
-    done = describe(p)
+
+    def install_here(lines: list[str]) -> None:
+        assert engine is not None and stack is not None
+        hotinstall.install(project, engine, stack, service, lines, unpin=unpin)
+
+    plan = shared.apply(
+        service.requirements,
+        reqs,
+        state=project.state,
+        service=service.name,
+        shown_as=rel,
+        install=install_here if running else None,
+        say=say,
+        unpin=unpin,
+    )
+    if not plan.changed:
+        return
+    done = describe(plan)
     if running:
-        console.ok(f"installed {what} in the {service.name} lab; {rel}: {done}")
+        console.ok(f"installed {', '.join(plan.changed)} in the {service.name} lab; {rel}: {done}")
         console.info(f"The image gets it at the next `jlcompose up {service.name}`.")
         return
     console.ok(f"{rel}: {done}")
@@ -106,6 +106,13 @@ def _apply(
     else:
         console.info("The running lab (if any) was left alone (--no-install).")
     console.info(f"The next `jlcompose up {service.name}` builds it into the image.")
+
+
+def say(kind: str, text: str) -> None:
+    """A status line from the shared pipreq steps (inlab/pipreq.py), or from a lab's agent."""
+    {"step": console.step, "ok": console.ok, "warn": console.warn, "error": console.error}.get(
+        kind, console.info
+    )(text)
 
 
 def _running(engine: Engine | None, stack: Stack | None, service: Service) -> bool | None:

@@ -31,10 +31,10 @@ def up(
 ) -> int:
     services = project.pick(names)
     chosen = [s.name for s in services]
-    certs_stale = build.ca_certs_stale(project)
+    context_stale = build.context_stale(project)
     inputs = {s.name: collect_inputs(project, s) for s in services}
     token = project.state.read_token()
-    if token is not None and not (rebuild or recreate or certs_stale):
+    if token is not None and not (rebuild or recreate or context_stale):
         fast = fastpath.try_fast_up(project, inputs, chosen, gpu=gpu, token=token)
         if fast is not None:
             for name in chosen:
@@ -43,8 +43,8 @@ def up(
     info = engine.info()  # before anything is written: without an engine nothing changes
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
         token = project.state.token()
-        if certs_stale:
-            build.sync_ca_certs(project)
+        if context_stale:
+            build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
         stack = project.stack(cpu=gpu == "cpu")
         model = composemodel.parse(engine.config(stack))
@@ -55,6 +55,15 @@ def up(
                 "and set the name with JLC_PROJECT in .env or project_name in [tool.jlcompose].",
             )
         targets = resolve(engine, model, inputs.values())
+        if project.config.unpin:
+            for target in targets.values():
+                if "JLC_UNPIN" not in target.build_args:
+                    raise ConfigError(
+                        f"`unpin` is set, but compose/compose.yaml passes no JLC_UNPIN to the build of "
+                        f"{target.service.name}, so the pins would stay.",
+                        hint="add `JLC_UNPIN: ${JLC_UNPIN:-}` under its build.args (and the matching "
+                        "step of docker_files/Dockerfile); `jlcompose init --force` writes current files.",
+                    )
         tags = tags_of(targets)
         stack = project.stack(cpu=gpu == "cpu", tags=tags)
         for target in targets.values():
