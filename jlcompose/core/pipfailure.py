@@ -100,7 +100,7 @@ def _constraint_conflict(
 ) -> InstallFailed:
     what = ", ".join(requirements)
     pinned = ", ".join(dict.fromkeys(pins))
-    causes = _causes(lines, skip_constraints=True)
+    causes = _causes(lines, skip_constraints=True, asked=requirements)
     because = f", but {causes}" if causes else ""
     names = list(dict.fromkeys(_name(pin).lower().replace("_", "-") for pin in pins))
     asked = ", ".join(_name(r) for r in requirements)
@@ -155,8 +155,11 @@ def _no_distribution(spec: str, text: str, lines: Sequence[str]) -> InstallFaile
     return _no_such_package("pip", name, lines)
 
 
-def _causes(lines: Sequence[str], *, skip_constraints: bool = False) -> str:
-    """pip's indented lines under 'The conflict is caused by:', or uv's 'X depends on Y'."""
+def _causes(lines: Sequence[str], *, skip_constraints: bool = False, asked: Sequence[str] = ()) -> str:
+    """pip's indented lines under 'The conflict is caused by:', or uv's 'X depends on Y'.
+
+    Lines that only repeat what was asked (`The user requested six==1.16.0`) say nothing new.
+    """
     out: list[str] = []
     inside = False
     for line in lines:
@@ -167,6 +170,8 @@ def _causes(lines: Sequence[str], *, skip_constraints: bool = False) -> str:
             if not line.startswith((" ", "\t")) or not line.strip():
                 break
             if skip_constraints and "(constraint)" in line:
+                continue
+            if line.strip() in {f"The user requested {a}" for a in asked}:
                 continue
             out.append(re.sub(r"^The user requested ", "you asked for ", line.strip()))
     if not out:  # uv: "Because torchvision==0.24.0 depends on torch==2.9.0 and ..."

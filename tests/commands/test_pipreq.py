@@ -87,9 +87,8 @@ def test_pip_output_is_streamed_and_the_error_report_is_explained(
     assert not (project.state.path / "state.json").exists()
     err = capsys.readouterr().err
     assert "the image pins six==1.17.0 in its pip constraint file" in err
-    assert "you asked for six==1.16.0" in err
-    assert "sed -i -e '/^six==/Id' \"$PIP_CONSTRAINT\"" in err
-    assert "docker_files/Dockerfile" in err
+    assert "you asked for six==1.16.0" not in err  # pip's line that only repeats the request
+    assert "`jlcompose pipreq --unpin six six==1.16.0`" in err  # the way out, ready to paste
     assert "requirements.txt was left unchanged" in err
     assert "To fix this you could try" not in err  # pip's generic advice is trimmed away
     assert "Collecting six==1.16.0" in err  # streamed live
@@ -105,7 +104,7 @@ def test_a_transitive_constraint_conflict_names_the_pin_and_the_dependent(projec
         "pip constraint file ($PIP_CONSTRAINT), but requests 2.32.3 depends on "
         "charset-normalizer<4 and >=2."
     )
-    assert exc.hint is not None and "/^charset[-_.]normalizer==/Id" in exc.hint
+    assert exc.hint is not None and "--unpin charset-normalizer requests==2.32.3" in exc.hint
     assert exc.detail is not None and exc.detail.startswith("ERROR: Cannot install")
 
 
