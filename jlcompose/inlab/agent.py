@@ -123,31 +123,40 @@ class Agent:
             say("info", f"The image gets it at the next `jlcompose up {self.service}`.")
 
     # -- the socket -----------------------------------------------------------------------
-    def serve(self) -> None:
+    def serve(self, *, ready: threading.Event | None = None, stop: threading.Event | None = None) -> None:
+        """Answer requests until `stop` is set (tests) or the container stops."""
         path = protocol.socket_path(self.state.path, self.service)
         ensure_dir(path.parent)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a previous container's socket
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(path))
-        if os.geteuid() == 0:
-            os.chown(path, self.uid, self.gid)
-        os.chmod(path, 0o600)  # you, and the lab's kernels (which run as you), may ask
-        server.listen(16)
-        log(f"serving {path} ({self.installer})")
-        while True:
-            conn, _ = server.accept()
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(str(path))
+            if os.geteuid() == 0:
+                os.chown(path, self.uid, self.gid)
+            os.chmod(path, 0o600)  # you, and the lab's kernels (which run as you), may ask
+            server.listen(16)
+            server.settimeout(0.2 if stop is not None else None)
+            log(f"serving {path} ({self.installer})")
+            if ready is not None:
+                ready.set()
+            while stop is None or not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    continue
+                conn.settimeout(None)
+                threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
     def _connection(self, conn: socket.socket) -> None:
-        with conn:
+        with conn, conn.makefile("rb") as reader:
             lock = threading.Lock()
 
             def send(message: dict[str, Any]) -> None:
                 with lock, contextlib.suppress(OSError):  # the client may have gone (Ctrl-C)
                     conn.sendall(protocol.encode(message))
 
-            reader = conn.makefile("rb")
             raw = reader.readline(protocol.MAX_LINE)
             try:
                 request = json.loads(raw)
