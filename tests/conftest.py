@@ -86,7 +86,9 @@ def copy_template(dest: Path) -> Path:
         REPO / "docker_files",
         dest / "docker_files",
         # lab/lib/ is jlcompose's output (lab/labfiles.py): a new project starts without it
-        ignore=lambda folder, names: [n for n in names if n == "__pycache__" or (n == "lib" and folder.endswith("lab"))],
+        ignore=lambda folder, names: [
+            n for n in names if n == "__pycache__" or (n == "lib" and folder.endswith("lab"))
+        ],
     )
     shutil.copy(REPO / ".env.example", dest / ".env.example")
     return dest

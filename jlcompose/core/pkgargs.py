@@ -11,18 +11,23 @@ from jlcompose.errors import RequirementError
 MAX_ARGUMENT = 500  # a long https URL fits; anything longer is a paste accident
 _ARCHIVE = re.compile(r"\.(whl|tar\.gz|tgz|tar\.bz2|tar\.xz|zip|egg)$", re.IGNORECASE)
 _VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
-# never meaningful in a requirement we write; `$` would even be expanded by pip (${VAR})
-_METACHARS = set(";|&$`\\'\"(){}")
+# never meaningful in a requirement we write; `$` would even be expanded by pip (${VAR}).
+# Parentheses and tabs are legal PEP 508 (`name (>=1.0)`, `name\t>=1.0`) and accepted in
+# the name part; nothing is written as typed: the file and pip get packaging's canonical
+# `str(Requirement)` (`name>=1.0`), which pip's own line parser reads the same way.
+_METACHARS = set(";|&$`\\'\"{}")
+_URL_METACHARS = _METACHARS | set("()")
 
 
 def validate_argument(arg: str) -> Requirement:
     """The PEP 508 requirement in one `pipreq` argument, or RequirementError saying why not.
 
     Refused on purpose: pip options, paths, archives, bare URLs, VCS references, environment
-    markers and shell metacharacters. A direct reference `name @ https://...` is accepted
-    only over https and without credentials: `http:` can be tampered with on the way,
-    `file:` names a host path the image build cannot see, a VCS reference needs git in the
-    image, and credentials would end up in a file that is usually committed.
+    markers and shell metacharacters (tabs and parentheses are PEP 508, not metacharacters).
+    A direct reference `name @ https://...` is accepted only over https and without
+    credentials: `http:` can be tampered with on the way, `file:` names a host path the
+    image build cannot see, a VCS reference needs git in the image, and credentials would
+    end up in a file that is usually committed.
     """
     shown = repr(arg if len(arg) <= 60 else arg[:57] + "...")
     text = arg.strip()
@@ -30,7 +35,7 @@ def validate_argument(arg: str) -> Requirement:
         raise RequirementError("an empty argument is not a package name.")
     if len(arg) > MAX_ARGUMENT:
         raise RequirementError(f"the argument {shown} is longer than {MAX_ARGUMENT} characters.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in arg):
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in arg):
         raise RequirementError(f"the argument {shown} contains a line break or control character.")
     if text.startswith("-"):
         raise RequirementError(
@@ -40,7 +45,7 @@ def validate_argument(arg: str) -> Requirement:
     name_part, at, url = text.partition("@")
     if not at:
         url = ""
-    bad = sorted({c for c in name_part if c in _METACHARS} | {c for c in url if c in _METACHARS})
+    bad = sorted({c for c in name_part if c in _METACHARS} | {c for c in url if c in _URL_METACHARS})
     if bad:
         what = "an environment marker (;)" if bad == [";"] else f"shell metacharacters ({' '.join(bad)})"
         raise RequirementError(

@@ -9,8 +9,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from jlcompose.core.includes import include_paths
-from jlcompose.core.requirements import Change, edit, has_hashes, requirement_lines
+from jlcompose.core.includes import include_paths, includes
+from jlcompose.core.requirements import Change, edit, has_hashes, listed
 from jlcompose.errors import RequirementError
 
 
@@ -80,15 +80,26 @@ def _text(path: Path) -> str:
 
 
 def _listed_elsewhere(requirements: Path, req: Requirement) -> str | None:
-    """A package an included (-r/-c) file lists is changed there, never duplicated here."""
+    """A package an included -r file lists is changed there, never duplicated here.
+
+    A -c constraints file installs nothing (it only limits versions of what is installed
+    for other reasons), so a package found only there is still added here, as asked: pip
+    applies the constraint's pin to the new line anyway.
+    """
     name = canonicalize_name(req.name)
-    for path in include_paths(requirements):
-        found = requirement_lines(_text(path)).get(name)
-        if found is None:
+    for path, constraint in includes(requirements):
+        if constraint or path == requirements.resolve():  # a file including itself: edit() decides
+            continue
+        found = listed(_text(path)).get(name)
+        if not found:
             continue
         if req.specifier or req.url:
             raise RequirementError(
                 f"{req.name} is listed in {path} (included from {requirements}); change its version there.",
             )
-        return f"{found} (in {path.name})"
+        first = found[0]
+        if not first.rewritable:
+            return f"{first.requirement} (line {first.line} of {path.name})"
+        lines = "\n".join(f.requirement for f in found)
+        return f"{lines} (in {path.name})"
     return None

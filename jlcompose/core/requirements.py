@@ -1,23 +1,20 @@
-"""Pure: reading and editing pip requirements files without disturbing anything else."""
+"""Pure: reading and editing pip requirements files without disturbing anything else.
+
+Lines are read exactly as pip reads them (core/reqlines.py), and a package counts as listed
+when pip would install it from the file, PEP 508 line or not (core/reqnames.py).
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from jlcompose.core.reqlines import Line, Logical, args_span, continues, logical, parse_options, physical
+from jlcompose.core.reqnames import KINDS, Named, classify
 from jlcompose.errors import RequirementError
-
-# pip's own rule (pip/_internal/req/req_file.py COMMENT_RE): '#' at the start or after whitespace
-_COMMENT = re.compile(r"(^|\s+)#.*$")
-_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|)")
-_OPTION_START = re.compile(r"\s+-")  # per-requirement options such as `--hash=...`
-
-
-# -- requirements files ------------------------------------------------------------------
 
 
 class Change(Enum):
@@ -42,64 +39,34 @@ class Diff:
 
 
 @dataclass(frozen=True)
-class _Line:
-    content: str  # without its line ending
-    ending: str  # "\n", "\r\n", "\r" or "" (the last line of a file without a final newline)
+class Listed:
+    """A line pip installs a package from."""
+
+    line: int  # pip's line number (its first physical line)
+    requirement: str  # the normalized PEP 508 requirement, or the name a fixed line installs
+    rewritable: bool  # False for URL, VCS, archive, -e and ${VAR} lines
 
 
 @dataclass(frozen=True)
-class _Logical:
-    first: int  # index of its first physical line
-    last: int  # index of its last physical line (continuation lines joined with `\`)
-    text: str  # joined, comment removed, stripped
-    req: Requirement | None  # None for blank lines, options and anything not PEP 508
+class _Entry:
+    lg: Logical
+    req: Requirement | None  # a PEP 508 requirement
+    named: Named | None  # what a line jlcompose can't rewrite installs
+
+    @property
+    def name(self) -> str | None:
+        found = self.req.name if self.req else self.named.name if self.named else None
+        return canonicalize_name(found) if found else None
 
 
-def _physical(text: str) -> list[_Line]:
-    lines = [_Line(m.group(1), m.group(2)) for m in _LINE.finditer(text)]
-    if lines and lines[-1] == _Line("", ""):  # the regex's empty match at the very end
-        lines.pop()
-    return lines
+def _entries(lines: list[Line]) -> list[_Entry]:
+    """Every non-blank logical line, with what pip installs from it."""
+    return [_Entry(lg, *classify(lg.text)) for lg in logical(lines) if lg.text]
 
 
-def _is_comment(content: str) -> bool:
-    return _COMMENT.search(content) is not None
-
-
-def _logical(lines: list[_Line]) -> list[_Logical]:
-    """Logical lines as pip reads them (pip's join_lines, then comment and option removal)."""
-    out: list[_Logical] = []
-    start: int | None = None
-    parts: list[str] = []
-    for i, line in enumerate(lines):
-        content = line.content.lstrip("\ufeff") if i == 0 else line.content
-        if content.endswith("\\") and not _is_comment(content):
-            start = i if start is None else start
-            parts.append(content.strip("\\"))
-            continue
-        parts.append(content)
-        out.append(_make_logical(i if start is None else start, i, "".join(parts)))
-        start, parts = None, []
-    if parts and start is not None:  # a dangling `\` on the last line
-        out.append(_make_logical(start, len(lines) - 1, "".join(parts)))
-    return out
-
-
-def _requirement_text(joined: str) -> str:
-    text = _COMMENT.sub("", joined).strip()
-    m = _OPTION_START.search(text)
-    return text[: m.start()].rstrip() if m else text
-
-
-def _make_logical(first: int, last: int, joined: str) -> _Logical:
-    text = _requirement_text(joined)
-    req: Requirement | None = None
-    if text and not text.startswith("-"):
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            req = None
-    return _Logical(first, last, text, req)
+def _sig(e: _Entry) -> tuple[str, str]:
+    """What pip reads from a line, for checking that an edit changed only what it meant to."""
+    return (normalize(e.req), e.lg.options) if e.req else (e.lg.text, "")
 
 
 def _key(req: Requirement) -> tuple[str, str]:
@@ -134,13 +101,15 @@ def _merge(old: Requirement, new: Requirement) -> Requirement:
 
 def has_hashes(text: str) -> bool:
     """True when pip would read this file in hash-checking mode (every line then needs a hash)."""
-    return any(
-        "--hash" in stripped or "--require-hashes" in stripped
-        for stripped in (_COMMENT.sub("", ln.content) for ln in _physical(text))
-    )
+    for lg in logical(physical(text)):
+        if lg.options:
+            opts = parse_options(lg.options)
+            if opts.hashes if opts else "--hash" in lg.options or "--require-hashes" in lg.options:
+                return True
+    return False
 
 
-def _ending(lines: list[_Line]) -> str:
+def _ending(lines: list[Line]) -> str:
     crlf = sum(1 for ln in lines if ln.ending == "\r\n")
     lf = sum(1 for ln in lines if ln.ending == "\n")
     cr = sum(1 for ln in lines if ln.ending == "\r")
@@ -149,26 +118,39 @@ def _ending(lines: list[_Line]) -> str:
     return "\r" if cr > lf and cr > crlf else "\n"
 
 
-def _where(lines: list[_Logical]) -> str:
-    return " and ".join(str(lg.first + 1) for lg in lines)
+def _where(entries: list[_Entry]) -> str:
+    return " and ".join(str(e.lg.number) for e in entries)
+
+
+def listed(text: str) -> dict[str, list[Listed]]:
+    """Canonical name -> the lines pip installs it from, PEP 508 or not."""
+    out: dict[str, list[Listed]] = {}
+    for e in _entries(physical(text)):
+        if e.name is not None:
+            shown = normalize(e.req) if e.req else e.named.name if e.named else ""
+            out.setdefault(e.name, []).append(Listed(e.lg.number, shown, e.req is not None))
+    return out
 
 
 def edit(text: str, req: Requirement) -> Edit:
     """Add `req` to a requirements file, or update the one line listing it; nothing else moves."""
-    lines = _physical(text)
-    logical = [lg for lg in _logical(lines) if lg.req is not None]
+    lines = physical(text)
+    entries = _entries(lines)
     name, marker = _key(req)
-    same = [lg for lg in logical if lg.req is not None and _key(lg.req) == (name, marker)]
-    named = [lg for lg in logical if lg.req is not None and _key(lg.req)[0] == name]
+    fixed = [e for e in entries if e.named is not None and e.name == name]
+    if fixed:
+        return _on_fixed_line(text, req, fixed)
+    logical_reqs = [e for e in entries if e.req is not None]
+    same = [e for e in logical_reqs if e.req is not None and _key(e.req) == (name, marker)]
+    named = [e for e in logical_reqs if e.name == name]
     presence_only = not req.specifier and not req.url and not req.marker
     if presence_only and named and not same:
-        same = [lg for lg in named if lg.req is not None and set(req.extras) <= set(lg.req.extras)]
+        same = [e for e in named if e.req is not None and set(req.extras) <= set(e.req.extras)]
         if same:
-            assert same[0].req is not None
             return Edit(text, Change.UNCHANGED, str(same[0].req))
     if len(same) > 1:
-        merges = [_merge(lg.req, req) for lg in same if lg.req is not None]
-        if all(m == lg.req for m, lg in zip(merges, same, strict=True)):
+        merges = [_merge(e.req, req) for e in same if e.req is not None]
+        if all(m == e.req for m, e in zip(merges, same, strict=True)):
             return Edit(text, Change.UNCHANGED, str(same[0].req))
         raise RequirementError(
             f"{req.name} is listed on lines {_where(same)}; jlcompose won't guess which to change.",
@@ -180,14 +162,44 @@ def edit(text: str, req: Requirement) -> Edit:
             "an unconditional line next to it could conflict.",
             hint="edit that line by hand.",
         )
+    before = [_sig(e) for e in entries]
     if not same:
-        return Edit(_append(text, lines, str(req)), Change.ADDED, str(req))
+        new = _append(text, lines, str(req))
+        _check(new, [*before, (normalize(req), "")], len(lines) + 1)
+        return Edit(new, Change.ADDED, str(req))
     target = same[0]
     assert target.req is not None
     merged = _merge(target.req, req)
     if merged == target.req:
         return Edit(text, Change.UNCHANGED, str(target.req))
-    return Edit(_replace(lines, target, str(merged)), Change.UPDATED, str(merged), str(target.req))
+    new = _replace(lines, target.lg, str(merged))
+    expected = [(normalize(merged), e.lg.options) if e is target else _sig(e) for e in entries]
+    _check(new, expected, target.lg.number)
+    return Edit(new, Change.UPDATED, str(merged), str(target.req))
+
+
+def _on_fixed_line(text: str, req: Requirement, fixed: list[_Entry]) -> Edit:
+    """A package from a URL, VCS, archive, -e or ${VAR} line: there already, but never rewritten."""
+    first = fixed[0].named
+    assert first is not None
+    extras = {canonicalize_name(x) for x in req.extras}
+    if not req.specifier and not req.url and not req.marker:
+        if extras <= {canonicalize_name(x) for x in first.extras}:
+            return Edit(text, Change.UNCHANGED, f"{first.name} (line {fixed[0].lg.number})")
+    raise RequirementError(
+        f"{req.name} is installed from {KINDS[first.kind]} on line {_where(fixed)}, "
+        "which jlcompose can't rewrite.",
+        hint="change that line by hand.",
+    )
+
+
+def _check(new: str, expected: list[tuple[str, str]], line: int) -> None:
+    """The edit must change nothing else that pip reads; refuse rather than write a surprise."""
+    if [_sig(e) for e in _entries(physical(new))] != expected:
+        raise RequirementError(
+            f"jlcompose can't edit line {line} without changing how pip reads the lines around it.",
+            hint="make the change by hand.",
+        )
 
 
 def add_or_update(text: str, req: Requirement) -> tuple[str, Change]:
@@ -195,52 +207,43 @@ def add_or_update(text: str, req: Requirement) -> tuple[str, Change]:
     return result.text, result.change
 
 
-def _append(text: str, lines: list[_Line], requirement: str) -> str:
+def _append(text: str, lines: list[Line], requirement: str) -> str:
     ending = _ending(lines)
     if not lines:
         return requirement + ending
     prefix = "" if lines[-1].ending else ending
-    last = lines[-1].content
-    if last.endswith("\\") and not _is_comment(last):
-        prefix += ending  # an empty line ends the dangling continuation before ours
+    if continues(lines, len(lines) - 1):
+        prefix += ending  # an empty line ends the dangling continuation (pip's join_lines)
     return text + prefix + requirement + ending
 
 
-def _replace(lines: list[_Line], target: _Logical, requirement: str) -> str:
-    first = lines[target.first].content
-    lead = len(first) - len(first.lstrip("\ufeff \t"))
-    body = first[lead:]
-    if body.startswith(target.text):
-        # the requirement sits on its first physical line: rewrite exactly that span
-        new = first[:lead] + requirement + body[len(target.text) :]
-        out = [
-            *lines[: target.first],
-            _Line(new, lines[target.first].ending),
-            *lines[target.first + 1 :],
-        ]
-    else:
-        # split across continuation lines: one line replaces them, keeping the last one's comment
-        last = lines[target.last]
-        m = _COMMENT.search(last.content)
-        comment = m.group(0) if m else ""
-        new = first[:lead] + requirement + comment
-        out = [*lines[: target.first], _Line(new, last.ending), *lines[target.last + 1 :]]
+def _replace(lines: list[Line], lg: Logical, requirement: str) -> str:
+    """The requirement's own characters give way to `requirement`; the rest stays as it was.
+
+    A requirement split over continuation lines becomes one line, keeping what followed it
+    (options, a comment, further continuation lines) byte for byte.
+    """
+    start, end = args_span(lg)
+    first, head = lg.locate(start)
+    last, tail = lg.locate(end - 1)
+    new = lines[first].content[:head] + requirement + lines[last].content[tail + 1 :]
+    out = [*lines[:first], Line(new, lines[last].ending), *lines[last + 1 :]]
     return "".join(ln.content + ln.ending for ln in out)
 
 
 def _groups(text: str) -> tuple[dict[str, list[str]], list[str]]:
     reqs: dict[str, list[str]] = {}
     other: list[str] = []
-    for lg in _logical(_physical(text)):
-        if lg.req is not None:
-            reqs.setdefault(canonicalize_name(lg.req.name), []).append(normalize(lg.req))
-        elif lg.text:
-            other.append(lg.text)
+    for e in _entries(physical(text)):
+        if e.req is not None:
+            reqs.setdefault(canonicalize_name(e.req.name), []).append(normalize(e.req))
+        else:
+            other.append(e.lg.text)
     return reqs, other
 
 
 def requirement_lines(text: str) -> dict[str, str]:
-    """Canonical name -> normalized requirement (a name on several lines: joined by newlines)."""
+    """Canonical name -> normalized PEP 508 requirement (on several lines: joined by newlines)."""
     return {name: "\n".join(found) for name, found in _groups(text)[0].items()}
 
 

@@ -74,11 +74,12 @@ def pipreq(line: str) -> int:
         )
         return 1
     final: dict[str, Any] = {}
+    show = protocol.until_error(lambda line: print(f"  {line}"))
     with sock:
         sock.sendall(protocol.encode({"op": "pipreq", "packages": packages}))
         for message in protocol.messages(sock):
             if "line" in message:
-                print(f"  {message['line']}")
+                show(str(message["line"]))
             elif "say" in message:
                 prefix = {"ok": "✓ ", "warn": "! ", "error": "error: ", "step": "> "}.get(
                     str(message["say"]), ""

@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +70,23 @@ def messages(sock: socket.socket) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(value, dict):
                 yield value
+
+
+UV_ERROR = "\N{MULTIPLICATION SIGN}"  # how uv starts its error report on a terminal
+
+
+def until_error(show: Callable[[str], None]) -> Callable[[str], None]:
+    """Pass the installer's lines to `show` until its error report starts.
+
+    The report is shown once, as the failure's detail under its one-sentence explanation.
+    """
+    live = [True]
+
+    def feed(line: str) -> None:
+        live[0] = (
+            live[0] and not line.startswith(("ERROR:", "error:")) and not line.lstrip().startswith(UV_ERROR)
+        )
+        if live[0] and not line.startswith("Using Python "):  # uv's every-time notice
+            show(line)
+
+    return feed

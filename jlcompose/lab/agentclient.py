@@ -13,32 +13,15 @@ from typing import Any
 
 from jlcompose.errors import ExitCode, InstallFailed, JlcomposeError, RequirementError, UsageError
 from jlcompose.inlab import protocol
+from jlcompose.inlab.protocol import until_error
+
+__all__ = ["ask", "install", "raise_if_error", "socket_for", "until_error"]
 
 _ERRORS: dict[str, type[JlcomposeError]] = {
     "RequirementError": RequirementError,
     "UsageError": UsageError,
     "InstallFailed": InstallFailed,
 }
-
-
-UV_ERROR = "\N{MULTIPLICATION SIGN}"  # how uv starts its error report on a terminal
-
-
-def until_error(show: Callable[[str], None]) -> Callable[[str], None]:
-    """Pass the installer's lines to `show` until its error report starts.
-
-    The report is shown once, as the failure's detail under its one-sentence explanation.
-    """
-    live = [True]
-
-    def feed(line: str) -> None:
-        live[0] = (
-            live[0] and not line.startswith(("ERROR:", "error:")) and not line.lstrip().startswith(UV_ERROR)
-        )
-        if live[0] and not line.startswith("Using Python "):  # uv's every-time notice
-            show(line)
-
-    return feed
 
 
 def socket_for(state_dir: Path, service: str) -> Path:

@@ -16,7 +16,8 @@ from jlcompose.core.pipfailure import explain_failure
 from jlcompose.core.requirements import requirement_lines
 from jlcompose.engine.api import ContainerInfo
 from jlcompose.errors import EngineError, ExitCode, InstallFailed, RequirementError
-from jlcompose.lab.hotinstall import PIP_ENV, remember_installed
+from jlcompose.inlab.install import PIP_ENV
+from jlcompose.lab.hotinstall import remember_installed
 from jlcompose.lab.pipreq import pipreq
 from jlcompose.project import Project, open_project
 from tests.conftest import copy_template

@@ -66,7 +66,12 @@ BAD: list[tuple[str, str]] = [
     ("numpy \\", META),
     ("'numpy'", META),
     ('"numpy"', META),
-    ("numpy (>=1.0)", META),
+    ("numpy (>=1.0", INVALID),
+    ("numpy ((>=1.0))", INVALID),
+    ("numpy\t|\tsh", META),
+    ("numpy{1}", META),
+    ("numpy\t\x0b", "line break or control character"),
+    ("mypkg @ https://example.org/mypkg(1).whl", META),
     ("numpy==", INVALID),
     ("numpy>=x.y", INVALID),
     ("numpy==1.0 --hash=sha256:abc", INVALID),
@@ -136,10 +141,38 @@ def test_a_bad_argument_is_refused_and_nothing_is_touched(project: Project, arg:
         "torch===2.4.0",
         "mypkg @ https://example.org/mypkg-1.0-py3-none-any.whl#sha256=abc",
         "  numpy  ",
+        "numpy (>=1.0)",
+        "numpy\t>=1.0",
+        "numpy (>=1.26, <2)",
+        "accelerate[torch] (>=0.33)",
+        "numpy\t(>=1.0)\t",
     ],
 )
 def test_good_arguments_pass(arg: str) -> None:
     assert validate_argument(arg).name
+
+
+def test_pep508_spellings_with_parentheses_and_tabs_are_written_canonically(project: Project) -> None:
+    path = project.services["torch"].requirements
+    before = path.read_bytes()
+    args = ["six (>=1.16)", "typer\t>=0.12", "numpy (==1.26.3)"]
+    assert pipreq(project, None, args, [project.service("torch")], install=False) == 0
+    expected = before.replace(b"1.26.4", b"1.26.3") + b"\r\nsix>=1.16\r\ntyper>=0.12\r\n"
+    assert path.read_bytes() == expected
+
+
+def test_a_package_from_a_wheel_url_line_is_not_appended_again(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project.services["torch"].requirements
+    text = b"numpy\nrich\nhttps://example.org/gradio-4.37.2+custom-py3-none-any.whl\n"
+    path.write_bytes(text)
+    assert pipreq(project, None, ["gradio"], [project.service("torch")], install=False) == 0
+    assert path.read_bytes() == text
+    assert "gradio (line 3)" in capsys.readouterr().err
+    with pytest.raises(RequirementError, match="line 3"):
+        pipreq(project, None, ["gradio==4.40.0"], [project.service("torch")], install=False)
+    assert path.read_bytes() == text
 
 
 def test_every_bad_argument_is_reported_before_refusing(

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from jlcompose.core.includes import include_paths
+from jlcompose.core.includes import include_paths, includes
+from jlcompose.core.reqfile import plan_edit
 from jlcompose.core.requirements import (
     Change,
     Diff,
@@ -62,6 +63,7 @@ ON_ONE_LINE = {
         "opencv-python-headless==4.10.0.84\n",
         "opencv-python-headless==4.10.0.86\n",
     ),
+    "urls.txt": ("einops", "einops==0.8.1", "einops==0.8.0\n", "einops==0.8.1\n"),
 }
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
@@ -232,7 +234,9 @@ def test_has_hashes() -> None:
     assert has_hashes(read("hashes.txt"))
     assert has_hashes("--require-hashes\nsix==1.16.0\n")
     assert has_hashes("six==1.16.0 --hash=sha256:abc\n")
+    assert has_hashes("six==1.16.0 --has=sha256:abc\n")  # optparse takes the abbreviation
     assert not has_hashes("six  # add --hash later\n")
+    assert not has_hashes("six  # note \\\n    --hash=sha256:abc\n")  # folded into the comment
     assert not any(has_hashes(read(f)) for f in FILES if f != "hashes.txt")
 
 
@@ -276,3 +280,146 @@ def test_include_paths_follows_r_and_c_recursively(tmp_path: Path) -> None:
         "req.txt",
         "sub/pins.txt",
     ]
+
+
+# -- lines pip installs from that are not PEP 508 ----------------------------------------
+
+FIXED = [
+    ("https://example.org/gradio-4.37.2+custom-py3-none-any.whl", "gradio"),
+    ("git+https://github.com/huggingface/accelerate.git#egg=accelerate", "accelerate"),
+    ("-e git+https://github.com/example/tools.git#egg=mytools", "mytools"),
+    ("-e git+https://github.com/example/tools.git#egg=mytools&subdirectory=python", "mytools"),
+    ("--editable=git+https://github.com/example/b.git#egg=Beta_Pkg", "beta-pkg"),
+    ("gradio==${VERSION}", "gradio"),
+    ("gradio>=${MIN},<${MAX}  # from the build args", "gradio"),
+    ("https://example.org/src/flash_attn-2.6.3.tar.gz", "flash-attn"),
+    ("https://example.org/src/my-pkg-1.0.tar.gz#sha256=abc", "my-pkg"),
+    ("./wheels/xformers-0.0.28-cp311-cp311-manylinux_2_28_x86_64.whl", "xformers"),
+    ('https://example.org/deepspeed-0.15.1-py3-none-any.whl ; python_version >= "3.9"', "deepspeed"),
+]
+
+
+@pytest.mark.parametrize(("line", "package"), FIXED, ids=[line[:40] for line, _ in FIXED])
+def test_a_package_from_a_url_vcs_archive_or_variable_line_is_already_there(line: str, package: str) -> None:
+    text = f"# lab\nnumpy==1.26.4\n{line}\n"
+    result = edit(text, Requirement(package))
+    assert (result.text, result.change) == (text, Change.UNCHANGED)
+    assert result.requirement.endswith(" (line 3)")
+    with pytest.raises(RequirementError, match=r"on line 3, which jlcompose can't rewrite"):
+        edit(text, Requirement(f"{package}==9.9"))
+    with pytest.raises(RequirementError, match="line 3"):
+        edit(text, Requirement(f"{package}[extra]"))
+
+
+def test_the_wheel_name_is_named_with_its_line_in_the_plan(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("numpy\nhttps://example.org/gradio-4.37.2+custom-py3-none-any.whl\n")
+    plan = plan_edit(path, [Requirement("gradio"), Requirement("six")])
+    assert (plan.present, plan.changed) == (["gradio (line 2)"], ["six"])
+
+
+UNNAMED = [
+    ("git+https://github.com/example/gradio.git@v1.0", "gradio"),  # no #egg=: pip builds it to know
+    ("https://example.org/src/ambiguous-1.0-1.tar.gz", "ambiguous"),  # ambiguous-1.0 1? ambiguous 1.0-1?
+    ("https://github.com/org/gradio/archive/refs/tags/v1.2.tar.gz", "gradio"),
+    ("${PRIVATE_PACKAGE}==1.0", "gradio"),
+    ("gradio${SUFFIX}==1.0", "gradio"),
+    ("-e ./vendor/gradio", "gradio"),
+    ("https://example.org/gradio-4.0.whl", "gradio"),  # not a valid wheel file name
+    ("# gradio", "gradio"),
+]
+
+
+@pytest.mark.parametrize(("line", "package"), UNNAMED, ids=[line[:40] for line, _ in UNNAMED])
+def test_a_line_that_does_not_tell_its_package_name_is_not_guessed(line: str, package: str) -> None:
+    result = edit(f"{line}\n", Requirement(package))
+    assert result.change is Change.ADDED
+
+
+# -- pip's line joining --------------------------------------------------------------------
+
+
+def test_a_backslash_at_the_end_of_a_comment_folds_the_next_line_into_it() -> None:
+    text = "tqdm  # progress bars \\\nsoundfile==0.12.1\n"
+    assert requirement_lines(text) == {"tqdm": "tqdm"}  # pip installs no soundfile from it
+    assert add_or_update(text, Requirement("soundfile==0.12.1")) == (
+        text + "soundfile==0.12.1\n",
+        Change.ADDED,
+    )
+    new, change = add_or_update(text, Requirement("tqdm==4.66.5"))
+    assert (new, change) == (text.replace("tqdm ", "tqdm==4.66.5 ", 1), Change.UPDATED)
+
+
+def test_appending_after_a_trailing_commented_backslash_starts_a_fresh_line() -> None:
+    assert add_or_update("tqdm  # progress \\\n", Requirement("six"))[0] == "tqdm  # progress \\\n\nsix\n"
+    assert add_or_update("tqdm  # progress \\", Requirement("six"))[0] == "tqdm  # progress \\\n\nsix\n"
+    assert set(requirement_lines("tqdm  # progress \\\n\nsix\n")) == {"tqdm", "six"}
+    # a line that starts with a comment never continues: no empty line needed
+    assert add_or_update("# note \\\n", Requirement("six"))[0] == "# note \\\nsix\n"
+
+
+def test_a_comment_line_ends_a_continuation_and_never_continues() -> None:
+    assert set(requirement_lines("# note \\\nsix\n")) == {"six"}
+    assert set(requirement_lines("numpy \\\n# a comment\nscipy\n")) == {"numpy", "scipy"}
+    assert set(requirement_lines("numpy \\\n  # indented \\\nscipy\n")) == {"numpy", "scipy"}
+    assert requirement_lines("\ufeff# bom \\\nsix\n") == {"six": "six"}
+
+
+def test_lines_end_where_str_splitlines_ends_them() -> None:
+    text = "six==1.16.0\x0crich\u2028idna\n"
+    assert set(requirement_lines(text)) == {"six", "rich", "idna"}
+    assert add_or_update(text, Requirement("rich==13.7.1"))[0] == "six==1.16.0\x0crich==13.7.1\u2028idna\n"
+
+
+def test_an_update_keeps_what_a_comment_swallowed() -> None:
+    text = "jax[cpu] \\\n  >=0.4.30  # note \\\nswallowed by the comment\nb\n"
+    new, change = add_or_update(text, Requirement("jax==0.4.31"))
+    assert (new, change) == ("jax[cpu]==0.4.31  # note \\\nswallowed by the comment\nb\n", Change.UPDATED)
+
+
+def test_an_edit_that_would_change_how_pip_reads_the_file_is_refused() -> None:
+    # pip strips the leading `\` only while the line continues; one line would keep it
+    text = "\\numpy \\\n>=1.26\n"
+    assert requirement_lines(text) == {"numpy": "numpy>=1.26"}
+    with pytest.raises(RequirementError, match="can't edit line 1"):
+        edit(text, Requirement("numpy==2.0"))
+
+
+# -- -r and -c -------------------------------------------------------------------------------
+
+
+def test_includes_reads_r_and_c_lines_as_pip_does(tmp_path: Path) -> None:
+    (tmp_path / "req.txt").write_text(
+        "-c pins.txt\n-r \\\n  split.txt\nsix # note \\\n-r hidden.txt\n--requirem=abbrev.txt\n"
+        "--req=ambiguous-with-require-hashes.txt\n"
+        "-rclustered.txt\n-r https://example.org/remote.txt\nnumpy -r ignored.txt\n"
+    )
+    (tmp_path / "pins.txt").write_text("-r more.txt\n")
+    found = [(p.relative_to(tmp_path.resolve()).as_posix(), c) for p, c in includes(tmp_path / "req.txt")]
+    assert found == [
+        ("pins.txt", True),
+        ("more.txt", False),  # pip does not carry "constraint" into a -r inside a -c file
+        ("split.txt", False),
+        ("abbrev.txt", False),
+        ("clustered.txt", False),
+    ]
+
+
+def test_a_package_only_in_a_constraints_file_is_added_here(tmp_path: Path) -> None:
+    root = tmp_path / "requirements.txt"
+    root.write_text("-c pins.txt\n-r base.txt\n")
+    (tmp_path / "pins.txt").write_text("six==1.16.0\nnumpy==1.26.4\n")
+    (tmp_path / "base.txt").write_text("rich\n")
+    plan = plan_edit(root, [Requirement("six"), Requirement("numpy==1.26.3"), Requirement("rich")])
+    assert plan.changed == ["six", "numpy==1.26.3"]  # as asked: pip applies the pins anyway
+    assert plan.present == ["rich (in base.txt)"]
+    assert plan.new == "-c pins.txt\n-r base.txt\nsix\nnumpy==1.26.3\n"
+    with pytest.raises(RequirementError, match=r"base\.txt.*change its version there"):
+        plan_edit(root, [Requirement("rich==13.7.1")])
+
+
+def test_a_file_that_includes_itself_is_edited_in_place(tmp_path: Path) -> None:
+    root = tmp_path / "requirements.txt"
+    root.write_text("-r requirements.txt\nsix==1.16.0\n")
+    plan = plan_edit(root, [Requirement("six==1.17.0")])
+    assert (plan.new, plan.changed) == ("-r requirements.txt\nsix==1.17.0\n", ["six==1.17.0"])
