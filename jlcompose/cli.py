@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -177,6 +176,8 @@ def main(argv: Sequence[str] | None = None, *, open_engine: Callable[[], Engine]
         return int(args._module.run(args, ctx))
     except JlcomposeError as exc:
         if getattr(args, "json", False):  # scripts reading stdout get an object, never nothing
+            import json
+
             console.data(json.dumps(exc.to_json()))
         console.error(exc.message, hint=exc.hint, detail=exc.detail)
         return int(exc.exit_code)

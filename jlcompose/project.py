@@ -7,12 +7,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jlcompose.core.composemodel import TAG_PENDING, service_variable
 from jlcompose.core.config import Config, find_root, load_config
-from jlcompose.engine.api import Stack
 from jlcompose.errors import ConfigError, UnknownService
-from jlcompose.state import StateDir
+
+if TYPE_CHECKING:  # imported where used: a hot install through the lab's agent needs neither
+    from jlcompose.engine.api import Stack
+    from jlcompose.state import StateDir
 
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -39,6 +42,8 @@ class Project:
 
     @property
     def state(self) -> StateDir:
+        from jlcompose.state import StateDir
+
         return StateDir(self.config.state_dir)
 
     @property
@@ -147,6 +152,8 @@ class Project:
         self, *, cpu: bool, tags: Mapping[str, str] | None = None, extra_files: Sequence[Path] = ()
     ) -> Stack:
         """The Compose project as `up` (or any command) hands it to the engine."""
+        from jlcompose.engine.api import Stack
+
         return Stack(
             # the shipped compose.yaml names the project ${JLC_PROJECT}, which we set: no need
             # to ask Compose (a ~0.1 s `config` call) just to learn the name

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -185,6 +184,8 @@ class StateDir:
             return token
         with self.lock("token"):
             if (token := self.read_token()) is None:
+                import secrets  # ~10 ms to import: only the first `up` of a project makes a token
+
                 token = secrets.token_hex(24)
                 atomic_write(self.token_file, token.encode() + b"\n", mode=0o600)
         return token

@@ -85,7 +85,7 @@ def _through_agent(ctx: Context, name: str | None, packages: list[str], unpin: l
     project = ctx.project()
     service = project.service(name or project.config.default_services[0])
     answer = agentclient.ask(
-        agentclient.socket_for(project.state.path, service.name),
+        agentclient.socket_for(project.config.state_dir, service.name),
         {"op": "pipreq", "packages": packages, "unpin": unpin},
         on_line=agentclient.until_error(console.dim),
         on_say=_say,

@@ -234,7 +234,7 @@ class Pip:
         self.fail: set[str] = set()
         self.installs: list[tuple[str, ...]] = []
         self.services: list[str] = []
-        self.hold = False  # the first install waits for `release` (a slow install)
+        self.hold = False  # installs wait for `release` (a slow install)
         self.busy = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
