@@ -110,10 +110,9 @@ class Applier:
             self.included[svc.name] = self._includes(svc)
 
     def _include_paths(self, svc: Service) -> list[Path]:
-        try:
-            return include_paths(svc.requirements)
-        except (OSError, UnicodeDecodeError):  # unreadable now: keep what we knew (warned once)
+        if not svc.requirements.is_file():  # gone for now: keep watching what it included
             return list(self.included.get(svc.name, {}))
+        return include_paths(svc.requirements)
 
     def _includes(self, svc: Service) -> dict[Path, str | None]:
         out: dict[Path, str | None] = {}
@@ -151,13 +150,16 @@ class Applier:
         # pipreq holds this lock from its install until it has recorded "applied", so under
         # it the file and "applied" agree and its writes never look like changes to install
         lock = hotinstall.requirements_lock(self.project, svc)
+        included = dict(self.included.get(svc.name, {}))
         try:
             with locked(lock, timeout=LOCK_WAIT_S, what=self.project.relative(svc.requirements)):
                 self._handle(svc)
         except JlcomposeError as exc:  # the engine went away, a lock timed out, ...
             console.error(exc.message, hint=exc.hint, detail=exc.detail)
             console.warn("still watching; the next save tries again")
+            # forget what this attempt saw, so the next event finds the change again
             self.seen.pop(svc.name, None)
+            self.included[svc.name] = included
 
     def _handle(self, svc: Service) -> None:
         text = self._read(svc)

@@ -579,6 +579,21 @@ def test_an_engine_error_keeps_the_loop_and_the_change_is_retried(
     assert "still watching; the next save tries again" in err
 
 
+def test_an_included_file_change_seen_during_an_engine_error_is_not_lost(
+    project: Project, engine: FakeEngine, pip: Pip, req: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = req.with_name("common.txt")
+    common.write_text("six\n")
+    req.write_text(req.read_text() + "-r common.txt\n")
+    with watching(project, engine) as loop:
+        engine.fail_all = EngineError("the Docker daemon stopped answering.")
+        loop.save(in_place(common, "six\nrich\n"))
+        engine.fail_all = None
+        loop.save([FileModifiedEvent(_p(common))])  # the next event finds the change again
+        assert state_of(project).applied == req.read_text()
+    assert "docker_files/torch/common.txt changed: (options or other lines)" in capsys.readouterr().err
+
+
 def test_a_lab_that_is_not_running_is_only_told(
     project: Project, engine: FakeEngine, pip: Pip, req: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
