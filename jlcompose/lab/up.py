@@ -41,29 +41,19 @@ def up(
                 console.ok(f"{name}: running, nothing changed")
             return _print_urls(fast, token, open_browser=open_browser)
     info = engine.info()  # before anything is written: without an engine nothing changes
+    # Compose checks .env and the compose files here, also before anything is written
+    model = _model(project, engine, gpu)
+    _check_unpin(project, model, chosen)
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
-        token = project.state.token()
+        if project.state.read_token() is None:  # the first `up`: the config again, with its token
+            token = project.state.token()
+            model = _model(project, engine, gpu)
+        else:
+            token = project.state.token()
         if context_stale:
             build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
-        stack = project.stack(cpu=gpu == "cpu")
-        model = composemodel.parse(engine.config(stack))
-        if model.name != stack.project_name:
-            raise ConfigError(
-                f"compose/compose.yaml names the project {model.name!r}, but jlcompose expects "
-                f"{stack.project_name!r}; keep `name: ${{JLC_PROJECT:-jlcompose}}` there "
-                "and set the name with JLC_PROJECT in .env or project_name in [tool.jlcompose].",
-            )
         targets = resolve(engine, model, inputs.values())
-        if project.config.unpin:
-            for target in targets.values():
-                if "JLC_UNPIN" not in target.build_args:
-                    raise ConfigError(
-                        f"`unpin` is set, but compose/compose.yaml passes no JLC_UNPIN to the build of "
-                        f"{target.service.name}, so the pins would stay.",
-                        hint="add `JLC_UNPIN: ${JLC_UNPIN:-}` under its build.args (and the matching "
-                        "step of docker_files/Dockerfile); `jlcompose init --force` writes current files.",
-                    )
         tags = tags_of(targets)
         stack = project.stack(cpu=gpu == "cpu", tags=tags)
         for target in targets.values():
@@ -91,6 +81,31 @@ def up(
         else:
             addresses.append(target.address)
     return _print_urls(addresses, token, open_browser=open_browser)
+
+
+def _model(project: Project, engine: Engine, gpu: str) -> composemodel.ComposeModel:
+    stack = project.stack(cpu=gpu == "cpu")
+    model = composemodel.parse(engine.config(stack))
+    if model.name != stack.project_name:
+        raise ConfigError(
+            f"compose/compose.yaml names the project {model.name!r}, but jlcompose expects "
+            f"{stack.project_name!r}; keep `name: ${{JLC_PROJECT:-jlcompose}}` there "
+            "and set the name with JLC_PROJECT in .env or project_name in [tool.jlcompose].",
+        )
+    return model
+
+
+def _check_unpin(project: Project, model: composemodel.ComposeModel, names: Sequence[str]) -> None:
+    if not project.config.unpin:
+        return
+    for name in names:
+        if "JLC_UNPIN" not in model.service(name).build_args:
+            raise ConfigError(
+                f"`unpin` is set, but compose/compose.yaml passes no JLC_UNPIN to the build of "
+                f"{name}, so the pins would stay.",
+                hint="add `JLC_UNPIN: ${JLC_UNPIN:-}` under its build.args (and the matching "
+                "step of docker_files/Dockerfile); `jlcompose init --force` writes current files.",
+            )
 
 
 def _print_urls(addresses: Sequence[Address], token: str, *, open_browser: bool) -> int:
