@@ -41,6 +41,11 @@ def configured_host(environ: Mapping[str, str] | None = None) -> str:
     return DEFAULT_HOST
 
 
+def shown(cmd: list[str]) -> str:
+    """The command as -v prints it: a very long argument (a script sent to `python3 -c`) shortened."""
+    return shlex.join(a if len(a) <= 200 else f"{a[:60]}…({len(a)} characters)" for a in cmd)
+
+
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\n")
 
@@ -101,7 +106,7 @@ class Runner:
         from python_on_whales.exceptions import DockerException
         from python_on_whales.utils import stream_stdout_and_stderr
 
-        log.debug("Running command: %s", shlex.join(cmd))
+        log.debug("Running command: %s", shown(cmd))
         seen: list[str] = []
         try:
             for _source, raw in stream_stdout_and_stderr(cmd, env=dict(env or {})):

@@ -43,7 +43,7 @@ def up(
     info = engine.info()  # before anything is written: without an engine nothing changes
     # Compose checks .env and the compose files here, also before anything is written
     model = _model(project, engine, gpu)
-    _check_unpin(project, model, chosen)
+    _check_model(project, model, chosen)
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
         if project.state.read_token() is None:  # the first `up`: the config again, with its token
             token = project.state.token()
@@ -95,11 +95,13 @@ def _model(project: Project, engine: Engine, gpu: str) -> composemodel.ComposeMo
     return model
 
 
-def _check_unpin(project: Project, model: composemodel.ComposeModel, names: Sequence[str]) -> None:
-    if not project.config.unpin:
-        return
+def _check_model(project: Project, model: composemodel.ComposeModel, names: Sequence[str]) -> None:
+    """What resolve() would refuse, refused before anything is written (bad base image, tag, unpin)."""
     for name in names:
-        if "JLC_UNPIN" not in model.service(name).build_args:
+        svc = model.service(name)
+        svc.image_repo()
+        svc.checked_build_args()
+        if project.config.unpin and "JLC_UNPIN" not in svc.build_args:
             raise ConfigError(
                 f"`unpin` is set, but compose/compose.yaml passes no JLC_UNPIN to the build of "
                 f"{name}, so the pins would stay.",

@@ -134,8 +134,19 @@ def test_runs_as_another_uid(lab_project: Path) -> None:
     res = run_cli("up", "torch", "--cpu", cwd=root, env={"JLC_UID": str(uid), "JLC_GID": str(gid)})
     assert res.returncode == 0, res.stderr
     cid = _container_id(root, name)
-    made = _exec(cid, "sh", "-c", "id -u; touch /workspace/owned.txt")
-    assert made.stdout.split()[0] == str(uid), made
+    # JupyterLab itself runs as you (the container starts as root for the install agent only)
+    top = subprocess.run(["docker", "top", cid, "-o", "pid,uid,args"], capture_output=True, text=True).stdout
+    assert any(line.split()[1] == str(uid) and "jupyter-lab" in line for line in top.splitlines()[1:]), top
+    # a file saved from the lab, the way a user saves one (JupyterLab's contents API)
+    url = res.stdout.strip().split("/lab?token=")
+    request = urllib.request.Request(
+        f"{url[0]}/api/contents/owned.txt",
+        data=json.dumps({"type": "file", "format": "text", "content": "mine"}).encode(),
+        method="PUT",
+        headers={"Authorization": f"token {url[1]}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status in (200, 201)
     st = (root / "owned.txt").stat()
     assert (st.st_uid, st.st_gid) == (uid, gid)
 

@@ -28,10 +28,14 @@ def test_verbose_up_and_pipreq_show_build_up_and_exec(lab_project: Path) -> None
     assert token not in up.stderr  # the variables line masks it
     assert "JUPYTER_TOKEN=***" in up.stderr
 
+    # a hot install reaches the lab's agent through its socket: no docker command at all
     pipreq = run_cli("-v", "pipreq", "six", cwd=lab_project)
     assert pipreq.returncode == 0, pipreq.stderr
-    execs = [c for c in commands(pipreq.stderr) if " exec --user 0 " in c]  # streamed too
-    assert execs and execs[0].endswith("pip install six"), pipreq.stderr
+    assert commands(pipreq.stderr) == [], pipreq.stderr
+    # an exec is streamed too, and shown (the benchmark runs in the lab through one)
+    bench = run_cli("-v", "bench", "torch", "--quick", cwd=lab_project)
+    execs = [c for c in commands(bench.stderr) if " exec " in c]
+    assert execs and " python3 -c " in execs[0], bench.stderr
 
     quiet = run_cli("up", "torch", "--cpu", cwd=lab_project)
     assert quiet.returncode == 0 and commands(quiet.stderr) == []
