@@ -128,6 +128,18 @@ class Project:
             raise ConfigError(f"{where}: {key} must be a number (see `id -u` / `id -g`), not {value!r}.")
         return value
 
+    def gpu_requests(self, names: Sequence[str]) -> dict[str, int | list[str]]:
+        """The labs whose JLC_<SVC>_GPUS asks for less than all GPUs: a count or device IDs."""
+        from jlcompose.core import gpus
+
+        out: dict[str, int | list[str]] = {}
+        for name in names:
+            variable = service_variable(name, "GPUS")
+            found = self.compose_variable(variable)
+            if found is not None and (want := gpus.parse(found[0], f"{found[1]}: {variable}")) is not None:
+                out[name] = want
+        return out
+
     def variables(self, tags: Mapping[str, str] | None = None) -> dict[str, str]:
         """Compose variables jlcompose sets; the shell's own values win for the user's ones.
 
@@ -161,6 +173,9 @@ class Project:
             files=(*self.compose_files(cpu=cpu), *extra_files),
             env_files=tuple(self.env_files()),
             variables=tuple(sorted(self.variables(tags).items())),
+            # every lab visible to jlcompose, those under a profile (tf) too; a bare
+            # `docker compose up` still starts only the default one
+            profiles=tuple(sorted(self.services)),
         )
 
 

@@ -136,9 +136,9 @@ class FakeEngine:
                 gpu=self.gpu and not cpu,
             )
 
-    def down(self, stack: Stack, services: Sequence[str] | None) -> None:
+    def down(self, stack: Stack, services: Sequence[str] | None, *, volumes: bool = False) -> None:
         self._seen(stack)
-        self.calls.append(("down", tuple(services) if services else None))
+        self.calls.append(("down", tuple(services) if services else None, volumes))
         for s in list(self.running):
             if not services or s in services:
                 del self.running[s]

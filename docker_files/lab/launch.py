@@ -26,6 +26,10 @@ def main(argv):
         return 2
     uid, gid = _id("JLC_UID", 1000), _id("JLC_GID", 1000)
     if os.geteuid() == 0:
+        # the cache volume starts out root's: make it the lab user's (models, datasets, pip)
+        cache = os.environ.get("XDG_CACHE_HOME", "")
+        if cache and os.path.isdir(cache) and os.stat(cache).st_uid != uid:
+            os.chown(cache, uid, gid)
         if os.path.isdir(os.path.join(LIB, "jlcompose")) and os.environ.get("JLC_AGENT", "1") != "0":
             env = dict(os.environ, PYTHONPATH=LIB, PYTHONDONTWRITEBYTECODE="1")
             subprocess.Popen(  # noqa: S603 - our own module, by this image's Python

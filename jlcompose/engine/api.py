@@ -25,6 +25,7 @@ class Stack:
     files: tuple[Path, ...]
     env_files: tuple[Path, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()
+    profiles: tuple[str, ...] = ()  # Compose profiles to activate (a service under `profiles:`)
 
     @property
     def directory(self) -> Path:
@@ -77,6 +78,7 @@ class ContainerInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool = False  # created with a GPU device request
+    gpus: str = ""  # which: "all", a count ("2") or device IDs ("0,1"); "" without a request
 
     @property
     def running(self) -> bool:
@@ -116,8 +118,11 @@ class Engine(Protocol):
         """`up -d --no-build` the services; raises StartFailed (GpuUnavailable, PortTaken)."""
         ...
 
-    def down(self, stack: Stack, services: Sequence[str] | None) -> None:
-        """Stop and remove the services' containers (all of the project's when None)."""
+    def down(self, stack: Stack, services: Sequence[str] | None, *, volumes: bool = False) -> None:
+        """Stop and remove the services' containers (all of the project's when None).
+
+        `volumes` (only with None): the project's named volumes go too (caches, uv's cache).
+        """
         ...
 
     def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:

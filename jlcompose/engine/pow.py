@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jlcompose.core import gpus
 from jlcompose.engine import translate
 from jlcompose.engine.api import MIN_COMPOSE, ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
 from jlcompose.engine.runner import Runner, configured_host, docker_missing, log
@@ -141,12 +142,13 @@ class PowEngine:
         except ComposeFailed as exc:
             raise translate.start_failure(", ".join(services), exc.stderr_tail) from None
 
-    def down(self, stack: Stack, services: Sequence[str] | None) -> None:
+    def down(self, stack: Stack, services: Sequence[str] | None, *, volumes: bool = False) -> None:
         self._listing.pop(stack.project_name, None)
         if services:
             self._runner.compose("stopping", stack, ["rm", "--force", "--stop", *services])
         else:
-            self._runner.compose("stopping", stack, ["down", "--remove-orphans"])
+            extra = ["--volumes"] if volumes else []
+            self._runner.compose("stopping", stack, ["down", "--remove-orphans", *extra])
 
     def _describe(self, c: Any) -> ContainerInfo:
         # the inspect result `container.list` just fetched: each attribute of a
@@ -155,6 +157,7 @@ class PowEngine:
         labels = dict(data.config.labels or {})
         health = data.state.health.status if data.state.health else None
         requests = getattr(data.host_config, "device_requests", None) or []
+        held = [gpus.shown(r.count, r.device_ids) for r in requests if "gpu" in str(r.capabilities)]
         return ContainerInfo(
             id=str(data.id),
             name=str(data.name).lstrip("/"),
@@ -166,6 +169,7 @@ class PowEngine:
             labels=labels,
             env=_env_pairs(data.config.env),
             gpu=bool(requests),
+            gpus=",".join(held),
         )
 
     def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:

@@ -77,6 +77,7 @@ class Runner:
         config = ClientConfig(
             compose_files=[str(f) for f in stack.files],
             compose_env_files=[str(f) for f in stack.env_files],
+            compose_profiles=list(stack.profiles),
             compose_project_name=stack.project_name,
             compose_project_directory=str(stack.directory),
         )

@@ -31,7 +31,8 @@ def fast_key(project: Project, inputs: ServiceInputs, *, gpu: str, cpu: bool, ta
     """A digest of every input of `docker compose up` for this service, read from files only."""
     h = hashlib.sha256(SCHEMA)
     files = project.compose_files(cpu=cpu) + project.env_files()
-    names: set[str] = set(_ALWAYS)
+    # and what jlcompose itself reads: the GPU selection (lab/up.py writes it as an override)
+    names: set[str] = {*_ALWAYS, inputs.service.variable("GPUS")}
     for path in files:
         data = path.read_bytes()
         h.update(b"\0f\0" + str(path).encode() + b"\0" + hashlib.sha256(data).digest())

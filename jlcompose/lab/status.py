@@ -43,6 +43,7 @@ def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str,
                 "state": c.state if c else "not created",
                 "health": c.health if c else None,
                 "mode": ("gpu" if c.gpu else "cpu") if c else None,
+                "gpus": (c.gpus or None) if c and c.gpu else None,
                 "image": image,
                 "image_tag": target.tag,
                 "running_tag": (image_hash or "")[:12] or None,
@@ -66,7 +67,10 @@ def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: b
         if row["hot_installed"]:
             image += f" (+ hot-installed: {', '.join(row['hot_installed'])})"
         state = row["state"] + (f" ({row['health']})" if row["health"] else "")
-        table.add_row(row["service"], state, row["mode"] or "-", image)
+        mode = row["mode"] or "-"
+        if row["gpus"]:
+            mode += f" ({row['gpus']})"
+        table.add_row(row["service"], state, mode, image)
     console.out.print(table)
     # URLs below the table, one per line, so they stay whole and copyable at any width
     for row in report["services"]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from jlcompose import console
-from jlcompose.core import composemodel
+from jlcompose.core import composemodel, gpus
 from jlcompose.core.composemodel import Address
 from jlcompose.engine.api import Engine
 from jlcompose.errors import ConfigError
+from jlcompose.files import atomic_write
 from jlcompose.lab import build, fastpath, start
 from jlcompose.lab.http import lab_url
 from jlcompose.lab.targets import collect_inputs, resolve, tags_of
@@ -41,13 +43,15 @@ def up(
                 console.ok(f"{name}: running, nothing changed")
             return _print_urls(fast, token, open_browser=open_browser)
     info = engine.info()  # before anything is written: without an engine nothing changes
+    requests = project.gpu_requests(chosen)  # JLC_<SVC>_GPUS, checked before anything is written
+    gpu_files = [] if gpu == "cpu" or not requests else [_gpu_override(project, requests)]
     # Compose checks .env and the compose files here, also before anything is written
-    model = _model(project, engine, gpu)
+    model = _model(project, engine, gpu, gpu_files)
     _check_model(project, model, chosen)
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
         if project.state.read_token() is None:  # the first `up`: the config again, with its token
             token = project.state.token()
-            model = _model(project, engine, gpu)
+            model = _model(project, engine, gpu, gpu_files)
         else:
             token = project.state.token()
         if context_stale:
@@ -55,12 +59,12 @@ def up(
             inputs = {s.name: collect_inputs(project, s) for s in services}
         targets = resolve(engine, model, inputs.values())
         tags = tags_of(targets)
-        stack = project.stack(cpu=gpu == "cpu", tags=tags)
+        stack = project.stack(cpu=gpu == "cpu", tags=tags, extra_files=gpu_files)
         for target in targets.values():
             build.build_if_needed(project, engine, stack, target, rebuild=rebuild, no_build=no_build)
         first = next(iter(targets.values()))
         cpu = start.decide_cpu(project, engine, gpu, info.key, first.ref)
-        if cpu != (gpu == "cpu"):
+        if cpu != (gpu == "cpu"):  # no GPU after all: the CPU override, and no GPU selection
             stack = project.stack(cpu=cpu, tags=tags)
         start.start(
             project,
@@ -83,8 +87,17 @@ def up(
     return _print_urls(addresses, token, open_browser=open_browser)
 
 
-def _model(project: Project, engine: Engine, gpu: str) -> composemodel.ComposeModel:
-    stack = project.stack(cpu=gpu == "cpu")
+def _gpu_override(project: Project, requests: Mapping[str, int | list[str]]) -> Path:
+    path = project.state.path / "gpus.yaml"
+    text = gpus.override_yaml(requests)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        project.state.ensure()
+        atomic_write(path, text.encode())
+    return path
+
+
+def _model(project: Project, engine: Engine, gpu: str, extra: Sequence[Path]) -> composemodel.ComposeModel:
+    stack = project.stack(cpu=gpu == "cpu", extra_files=extra)
     model = composemodel.parse(engine.config(stack))
     if model.name != stack.project_name:
         raise ConfigError(

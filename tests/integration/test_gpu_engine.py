@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,27 @@ def test_up_keeps_the_gpu_reservation(lab_project: Path) -> None:
     assert cpu.returncode == 0, cpu.stderr
     rows = json.loads(run_cli("status", "--json", cwd=lab_project).stdout)["services"]
     assert next(r for r in rows if r["service"] == "torch")["mode"] == "cpu"
+
+
+def test_a_lab_reserves_the_gpus_asked_for_and_status_shows_them(lab_project: Path) -> None:
+    env = lab_project / ".env"
+    base = env.read_text()
+
+    def gpus_of_torch() -> tuple[str | None, Any]:
+        rows = json.loads(run_cli("status", "--json", cwd=lab_project).stdout)["services"]
+        row = next(r for r in rows if r["service"] == "torch")
+        return row["gpus"], row["mode"]
+
+    assert run_cli("up", "torch", cwd=lab_project).returncode == 0
+    assert gpus_of_torch() == ("all", "gpu")
+    env.write_text(base + "JLC_TORCH_GPUS=1\n")
+    res = run_cli("up", "torch", cwd=lab_project)
+    assert res.returncode == 0, res.stderr
+    assert gpus_of_torch() == ("1", "gpu")
+    env.write_text(base + "JLC_TORCH_GPUS=device=0\n")
+    assert run_cli("up", "torch", cwd=lab_project).returncode == 0
+    assert gpus_of_torch() == ("0", "gpu")
+    env.write_text(base + "JLC_TORCH_GPUS=lots\n")
+    bad = run_cli("up", "torch", cwd=lab_project)
+    assert bad.returncode == 2 and "JLC_TORCH_GPUS='lots' is not `all`, a count or GPU IDs" in bad.stderr
+    assert gpus_of_torch() == ("0", "gpu")  # refused before anything changed
