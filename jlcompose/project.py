@@ -156,8 +156,13 @@ class Project:
             env["JUPYTER_TOKEN"] = token
         if self.config.unpin:  # else .env's JLC_UNPIN, if any, applies (plain Compose users)
             env["JLC_UNPIN"] = " ".join(self.config.unpin)
+        state = self.state.read() if self.config.state_dir.is_dir() else None
         for svc in self.services.values():
             env[svc.variable("TAG")] = (tags or {}).get(svc.name, TAG_PENDING)
+            # a port jlcompose moved the lab to (lab/ports.py), unless you chose one yourself
+            if state is not None and (port := state.peek(svc.name).port) is not None:
+                if self.compose_variable(svc.variable("PORT")) is None:
+                    env[svc.variable("PORT")] = str(port)
         return env
 
     def stack(

@@ -31,6 +31,7 @@ class ServiceState:
     fast_key: str | None = None  # every input of `up`, hashed from files (lab/fastpath.py)
     tag: str | None = None  # the image tag the lab runs
     address: tuple[str, str, int] | None = None  # (host, bind, port) the lab answers on
+    port: int | None = None  # a host port jlcompose chose because the default one was taken
     hot_installed: list[str] = field(default_factory=list)  # installed live, not yet in the image
     removed: list[str] = field(default_factory=list)  # names dropped from the file, still installed
     applied: str | None = None  # the requirements text the running lab answers to
@@ -56,6 +57,7 @@ class ServiceState:
             fast_key=text("fast_key"),
             tag=text("tag"),
             address=address,
+            port=data["port"] if isinstance(data.get("port"), int) else None,
             hot_installed=names("hot_installed"),
             removed=names("removed"),
             applied=text("applied"),

@@ -7,6 +7,7 @@ builds or starts the wrong thing here too.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ class FakeEngine:
     image_store: dict[str, dict[str, str]] = field(default_factory=dict)  # ref -> labels
     image_envs: dict[str, dict[str, str]] = field(default_factory=dict)
     running: dict[str, ContainerInfo] = field(default_factory=dict)  # service -> container
+    published: dict[int, ContainerInfo] = field(default_factory=dict)  # host port -> someone else's
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     stacks: list[Stack] = field(default_factory=list)  # every Stack a call brought, in order
     fail_build: bool = False
@@ -75,9 +77,15 @@ class FakeEngine:
         return EngineInfo(server_version="27.0.0", compose_version="2.40.3", engine_id="fake-id")
 
     def config(self, stack: Stack) -> dict[str, Any]:
+        """The fixed config, with JLC_<SVC>_PORT applied as Compose would interpolate it."""
         self._seen(stack)
         self.calls.append(("config",))
-        return self.compose_config
+        config = copy.deepcopy(self.compose_config)
+        for name, svc in config.get("services", {}).items():
+            port = stack.env.get(service_variable(name, "PORT"))
+            if port is not None and svc.get("ports"):
+                svc["ports"][0]["published"] = port
+        return config
 
     def image(self, ref: str) -> ImageInfo | None:
         self._seen()
@@ -150,6 +158,10 @@ class FakeEngine:
     def containers_named(self, name: str) -> list[ContainerInfo]:
         self._seen()
         return [c for c in self.running.values() if c.name == name]
+
+    def containers_publishing(self, port: int) -> list[ContainerInfo]:
+        self._seen()
+        return [self.published[port]] if port in self.published else []
 
     def remove_container(self, container_id: str) -> None:
         self._seen()

@@ -133,6 +133,10 @@ class Engine(Protocol):
         """Containers with exactly this name, whoever made them."""
         ...
 
+    def containers_publishing(self, port: int) -> list[ContainerInfo]:
+        """Running containers that publish this host port (who holds it, for the messages)."""
+        ...
+
     def remove_container(self, container_id: str) -> None: ...
 
     def exec(

@@ -193,6 +193,13 @@ class PowEngine:
         )
         return [self._describe(c) for c in found]
 
+    def containers_publishing(self, port: int) -> list[ContainerInfo]:
+        found = self._runner.call(
+            "listing containers",
+            lambda: self._docker.container.list(filters=[("publish", str(port))]),
+        )
+        return [self._describe(c) for c in found]
+
     def remove_container(self, container_id: str) -> None:
         self._listing.clear()
         self._runner.call(

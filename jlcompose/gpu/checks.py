@@ -190,7 +190,9 @@ def check_disk(free_bytes: int | None, path: str) -> CheckResult:
     return CheckResult("disk", "ok", detail)
 
 
-def check_port(service: str, host_ip: str, port: int, in_use: bool, own: bool) -> CheckResult:
+def check_port(
+    service: str, host_ip: str, port: int, in_use: bool, own: bool, *, holder: str = "another program"
+) -> CheckResult:
     name = f"port {port}"
     where = f"{host_ip}:{port}" if host_ip else str(port)
     if not in_use:
@@ -199,9 +201,10 @@ def check_port(service: str, host_ip: str, port: int, in_use: bool, own: bool) -
         return CheckResult(name, "ok", f"{where} is held by this project's running {service} lab")
     return CheckResult(
         name,
-        "fail",
-        f"{where} (the {service} lab's port) is used by another program",
-        f"stop that program, or set another {service_variable(service, 'PORT')} in .env",
+        "warn",
+        f"{where} (the {service} lab's port) is used by {holder}",
+        f"`jlcompose up` moves the lab to a free port by itself; to choose one, set "
+        f"{service_variable(service, 'PORT')} in .env",
     )
 
 

@@ -20,6 +20,7 @@ from jlcompose.gpu import checks
 from jlcompose.gpu.checks import CheckResult
 from jlcompose.gpu.nvml import GpuInfo, host_gpus
 from jlcompose.lab.http import port_in_use
+from jlcompose.lab.ports import holder
 from jlcompose.project import Project, read_dotenv
 
 DEFAULT_PORTS = {"torch": 8888, "tf": 8889}
@@ -103,6 +104,13 @@ def _ports(
     return out
 
 
+def _holder(engine: Engine, port: int) -> str:
+    try:
+        return holder(engine, port)
+    except JlcomposeError:
+        return "another program"
+
+
 def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckResult]:
     info, error = _engine_info(engine)
     results = checks.check_engine(info, error)
@@ -151,7 +159,9 @@ def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckRes
                 pass
         for service, ip, port in sorted(_ports(project, model, host.environ), key=lambda p: p[2]):
             in_use = host.port_in_use(ip, port)
-            results.append(checks.check_port(service, ip, port, in_use, service in running))
+            own = service in running
+            who = _holder(engine, port) if in_use and not own and info is not None else "another program"
+            results.append(checks.check_port(service, ip, port, in_use, own, holder=who))
     results.append(
         checks.check_inotify(
             host.read("/proc/sys/fs/inotify/max_user_watches"),

@@ -12,7 +12,7 @@ from jlcompose.core.composemodel import Address
 from jlcompose.engine.api import Engine
 from jlcompose.errors import ConfigError
 from jlcompose.files import atomic_write
-from jlcompose.lab import build, fastpath, start
+from jlcompose.lab import build, fastpath, ports, start
 from jlcompose.lab.http import lab_url
 from jlcompose.lab.targets import collect_inputs, resolve, tags_of
 from jlcompose.project import Project
@@ -48,6 +48,8 @@ def up(
     # Compose checks .env and the compose files here, also before anything is written
     model = _model(project, engine, gpu, gpu_files)
     _check_model(project, model, chosen)
+    if ports.move_taken(project, engine, project.stack(cpu=gpu == "cpu"), model, chosen):
+        model = _model(project, engine, gpu, gpu_files)  # with the new ports
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
         if project.state.read_token() is None:  # the first `up`: the config again, with its token
             token = project.state.token()

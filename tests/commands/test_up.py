@@ -243,3 +243,39 @@ def test_failed_quick_build_falls_back_to_a_full_one(
     up(project, engine, ["torch"])
     err = capsys.readouterr().err
     assert "quick build failed" in err and "building image" in err
+
+
+def test_a_taken_default_port_moves_to_a_free_one_and_is_remembered(
+    project: Project, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jlcompose.engine.api import ContainerInfo
+    from jlcompose.lab import ports
+
+    other = ContainerInfo(
+        "o1", "theirs-torch-1", "torch", "theirs", "running", None, "img", {"org.jlcompose.hash": "h"}
+    )
+    engine.published[18888] = other
+    monkeypatch.setattr(ports, "port_in_use", lambda bind, port: port in (18888, 18889))
+    assert up(project, engine, ["torch"]) == 0
+    out, err = capsys.readouterr()
+    assert "port 18888 is used by the torch lab of jlcompose project theirs" in err
+    assert "the torch lab listens on 18890 instead" in err
+    assert out.startswith("http://127.0.0.1:18890/lab?token=")
+    assert project.state.read().peek("torch").port == 18890
+    assert dict(engine.last_stack.variables)["JLC_TORCH_PORT"] == "18890"
+    up(project, engine, ["torch"])  # the next up keeps the remembered port (our own lab holds it)
+    assert capsys.readouterr().out.startswith("http://127.0.0.1:18890/")
+
+
+def test_a_port_you_chose_is_kept_and_a_conflict_is_an_error(
+    project: Project, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jlcompose.lab import ports
+
+    project.environ = {"JLC_TORCH_PORT": "18888"}
+    monkeypatch.setattr(ports, "port_in_use", lambda bind, port: True)
+    with pytest.raises(StartFailed) as exc:
+        up(project, engine, ["torch"])
+    assert "port 18888 on 127.0.0.1 is used by another program" in exc.value.message
+    assert "the environment sets it now" in (exc.value.hint or "")
+    assert not [c for c in engine.calls if c[0] in ("build", "up")]
