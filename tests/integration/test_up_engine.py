@@ -163,7 +163,7 @@ def test_port_in_use_changes_nothing(lab_project: Path) -> None:
         s.listen()
         res = run_cli("up", "torch", "--cpu", cwd=root)
     assert res.returncode == 5, res.stderr
-    assert f"port {port}" in res.stderr and "already in use" in res.stderr
+    assert f"port {port} on 127.0.0.1 is used by another program" in res.stderr  # you chose it: kept
     ps = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
         capture_output=True,
@@ -353,3 +353,27 @@ def test_compose_file_is_valid_with_no_environment() -> None:
             text=True,
         )
         assert res.returncode == 0, res.stderr
+
+
+def test_a_taken_default_port_moves_and_is_remembered(lab_project: Path) -> None:
+    root = lab_project
+    env = root / ".env"
+    env.write_text(
+        "".join(l + "\n" for l in env.read_text().splitlines() if not l.startswith("JLC_TORCH_PORT="))
+    )
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", 8888))
+            s.listen()
+        except OSError:
+            pass  # someone else holds 8888 already: the same situation
+        res = run_cli("up", "torch", "--cpu", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "port 8888 is used by" in res.stderr and "instead (remembered for this project" in res.stderr
+    url = res.stdout.strip()
+    assert not url.startswith("http://127.0.0.1:8888/")
+    with urllib.request.urlopen(url.replace("/lab?", "/api/status?"), timeout=30) as answer:
+        assert answer.status == 200
+    again = run_cli("up", "torch", "--cpu", cwd=root)  # 8888 is free now: the lab stays where it is
+    assert again.returncode == 0 and again.stdout.strip() == url
