@@ -42,7 +42,7 @@ def _give(fd_or_path: int | str, owner: tuple[int, int] | None) -> None:
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace `path` with `data` so readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     owner = _owner_for(path)
     if mode is None:
         try:

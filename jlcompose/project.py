@@ -122,7 +122,7 @@ class Project:
     def _id(self, key: str, default: int) -> str:
         found = self.compose_variable(key)
         if found is None:
-            return str(default)
+            return str(self._sudo_id(key) or default)
         value, where = found
         if not value.isdigit():
             raise ConfigError(f"{where}: {key} must be a number (see `id -u` / `id -g`), not {value!r}.")
@@ -139,6 +139,13 @@ class Project:
             if found is not None and (want := gpus.parse(found[0], f"{found[1]}: {variable}")) is not None:
                 out[name] = want
         return out
+
+    def _sudo_id(self, key: str) -> int | None:
+        """Under sudo, the real user's ID: a lab started with sudo must not run as root."""
+        if os.geteuid() != 0:
+            return None
+        value = self.environ.get("SUDO_UID" if key == "JLC_UID" else "SUDO_GID", "")
+        return int(value) if value.isdigit() and value != "0" else None
 
     def variables(self, tags: Mapping[str, str] | None = None) -> dict[str, str]:
         """Compose variables jlcompose sets; the shell's own values win for the user's ones.
