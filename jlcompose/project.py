@@ -77,7 +77,7 @@ class Project:
         compose_dir = (self.root / self.config.compose_file).parent
         files = [self.root / self.config.compose_file]
         if cpu:
-            files.append(compose_dir / "compose.cpu.yaml")
+            files.append(self._cpu_override(compose_dir))
         if self.config.ulimits:
             files.append(compose_dir / "compose.ulimits.yaml")
         # an explicit -f turns off Compose's own lookup of the override file: add it back
@@ -89,6 +89,21 @@ class Project:
             if not f.is_file():
                 raise ConfigError(f"the compose file {f} does not exist.")
         return files
+
+    def _cpu_override(self, compose_dir: Path) -> Path:
+        """compose.cpu.yaml beside the stack; for a stack without one, jlcompose's own copy."""
+        shipped = compose_dir / "compose.cpu.yaml"
+        if shipped.is_file():
+            return shipped
+        from jlcompose.files import atomic_write
+
+        made = self.config.state_dir / "compose.cpu.yaml"
+        text = "# written by jlcompose: the labs without their GPU reservation\nservices:\n" + "".join(
+            f"  {name}:\n    deploy: !reset {{}}\n" for name in sorted(self.services)
+        )
+        if not made.is_file() or made.read_text(encoding="utf-8") != text:
+            atomic_write(made, text.encode())
+        return made
 
     def env_files(self) -> list[Path]:
         # Passing any --env-file turns off Compose's own .env lookup; hand it over explicitly.

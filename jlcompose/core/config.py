@@ -22,6 +22,9 @@ from typing import Any
 from jlcompose.errors import ConfigError, UsageError
 
 COMPOSE_FILE = Path("compose/compose.yaml")
+# Compose's own convention: a stack at the project root. Counts as jlcompose's when the
+# project also has docker_files/ (the labs' Dockerfile and requirements).
+ROOT_COMPOSE_FILE = Path("compose.yaml")
 GPU_MODES = ("auto", "gpu", "cpu")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -53,11 +56,20 @@ def sanitize_project_name(name: str) -> str:
     return cleaned or "lab"
 
 
+def stack_file(folder: Path) -> Path | None:
+    """The lab stack of a project folder: compose/compose.yaml, else a root compose.yaml."""
+    if (folder / COMPOSE_FILE).is_file():
+        return COMPOSE_FILE
+    if (folder / ROOT_COMPOSE_FILE).is_file() and (folder / "docker_files" / "Dockerfile").is_file():
+        return ROOT_COMPOSE_FILE
+    return None
+
+
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` that holds compose/compose.yaml."""
+    """The nearest folder at or above `start` that holds a lab stack (see stack_file)."""
     start = start.resolve()
     for folder in (start, *start.parents):
-        if (folder / COMPOSE_FILE).is_file():
+        if stack_file(folder) is not None:
             return folder
     raise UsageError(
         f"no jlcompose project found in {start} or any folder above it.",
@@ -176,4 +188,5 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         values["ca_certs"] = ca
     values["project_name_explicit"] = "project_name" in values
     values.setdefault("project_name", sanitize_project_name(root.name))
+    values["compose_file"] = stack_file(root) or COMPOSE_FILE
     return Config(root=root, **values)
