@@ -9,13 +9,15 @@ from typing import Any
 
 from jlcompose import console
 from jlcompose.core import composemodel
-from jlcompose.engine.api import Engine
+from jlcompose.engine.api import Engine, Stack
 from jlcompose.errors import JlcomposeError, LabNotRunning
 from jlcompose.lab.background import watcher_pid
 from jlcompose.lab.build import HASH_LABEL
 from jlcompose.lab.http import lab_url
 from jlcompose.lab.targets import collect_inputs, resolve
 from jlcompose.project import Project
+
+CACHE = "/home/lab/.cache"  # the labs' cache volume (compose/compose.yaml)
 
 
 def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str, Any]:
@@ -51,7 +53,22 @@ def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str,
                 "url": lab_url(target.address, token) if running and target.address and token else None,
             }
         )
-    return {"project": model.name, "services": rows, "watcher_pid": watcher_pid(project)}
+    up = [name for name, c in containers.items() if c.running]
+    caches = {"volume": f"{model.name}_cache", "path": CACHE, "bytes": _cache_size(engine, stack, up)}
+    return {"project": model.name, "services": rows, "watcher_pid": watcher_pid(project), "caches": caches}
+
+
+def _cache_size(engine: Engine, stack: Stack, running: Sequence[str]) -> int | None:
+    """How much the labs' cache volume holds, asked of a running lab (None when none runs)."""
+    if not running:
+        return None
+    out: list[str] = []
+    try:
+        rc = engine.exec(stack, running[0], ["du", "-sk", CACHE], user="0", on_line=out.append)
+    except JlcomposeError:
+        return None
+    first = out[0].split() if out else []
+    return int(first[0]) * 1024 if rc == 0 and first and first[0].isdigit() else None
 
 
 def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: bool = False) -> int:
@@ -78,6 +95,12 @@ def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: b
             console.data(f"{row['service']}: {row['url']}")
     pid = report["watcher_pid"]
     console.info(f"watcher: running (pid {pid})" if pid else "watcher: not running")
+    caches = report["caches"]
+    size = caches["bytes"]
+    held = f"{size / 1e9:.2f} GB" if size is not None else "size shown while a lab runs"
+    console.info(
+        f"caches: {caches['path']} in volume {caches['volume']} ({held}); `down --volumes` removes them"
+    )
     return 0
 
 

@@ -377,3 +377,31 @@ def test_a_taken_default_port_moves_and_is_remembered(lab_project: Path) -> None
         assert answer.status == 200
     again = run_cli("up", "torch", "--cpu", cwd=root)  # 8888 is free now: the lab stays where it is
     assert again.returncode == 0 and again.stdout.strip() == url
+
+
+def test_caches_survive_down_and_rebuilds_until_down_volumes(lab_project: Path) -> None:
+    root, name = lab_project, _project_name(lab_project)
+    uid = os.getuid()
+
+    def lab(cmd: str) -> subprocess.CompletedProcess[str]:
+        cid = _container_id(root, name)
+        return subprocess.run(
+            ["docker", "exec", "-u", str(uid), cid, "sh", "-c", cmd], capture_output=True, text=True
+        )
+
+    assert run_cli("up", "torch", "--cpu", cwd=root).returncode == 0
+    made = lab(
+        "mkdir -p $HF_HOME/hub && head -c 300000 /dev/urandom > $HF_HOME/hub/model.bin && echo $HF_HOME"
+    )
+    assert made.returncode == 0 and made.stdout.strip() == "/home/lab/.cache/huggingface", made
+    assert run_cli("down", cwd=root).returncode == 0
+    (root / "docker_files/torch/requirements.txt").write_text("six\n")  # a rebuild, a new container
+    assert run_cli("up", "torch", "--cpu", cwd=root).returncode == 0
+    assert lab("wc -c < $HF_HOME/hub/model.bin").stdout.strip() == "300000"
+    status = json.loads(run_cli("status", "--json", cwd=root).stdout)
+    assert status["caches"]["volume"] == f"{name}_cache" and status["caches"]["bytes"] >= 300000
+    assert run_cli("down", "--volumes", cwd=root).returncode == 0
+    volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True).stdout.split()
+    assert f"{name}_cache" not in volumes and f"{name}_uv-cache" not in volumes
+    assert run_cli("up", "torch", "--cpu", cwd=root).returncode == 0
+    assert lab("test -e $HF_HOME/hub/model.bin; echo $?").stdout.strip() == "1"
