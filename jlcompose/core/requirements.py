@@ -202,11 +202,6 @@ def _check(new: str, expected: list[tuple[str, str]], line: int) -> None:
         )
 
 
-def add_or_update(text: str, req: Requirement) -> tuple[str, Change]:
-    result = edit(text, req)
-    return result.text, result.change
-
-
 def _append(text: str, lines: list[Line], requirement: str) -> str:
     ending = _ending(lines)
     if not lines:

@@ -14,7 +14,6 @@ from jlcompose.core.reqfile import plan_edit
 from jlcompose.core.requirements import (
     Change,
     Diff,
-    add_or_update,
     diff,
     edit,
     has_hashes,
@@ -66,6 +65,12 @@ ON_ONE_LINE = {
     "urls.txt": ("einops", "einops==0.8.1", "einops==0.8.0\n", "einops==0.8.1\n"),
 }
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+
+def add_or_update(text: str, req: Requirement) -> tuple[str, Change]:
+    """edit() as (new text, what changed): the shape most of these cases check."""
+    result = edit(text, req)
+    return result.text, result.change
 
 
 def read(name: str) -> str:
