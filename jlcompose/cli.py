@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "check Docker, Compose, GPUs, driver, disk, ports and file watching",
     "monitor": "live GPU utilization (SM busy, memory) with a summary and hints",
     "bench": "PyTorch vs TensorFlow: copies, matmul, LSTM and conv steps, GPU utilization",
+    "completion": "print the TAB-completion script for bash, zsh or fish",
 }
 
 EPILOG = """\
@@ -159,6 +160,10 @@ def main(argv: Sequence[str] | None = None, *, open_engine: Callable[[], Engine]
     """The `jlcompose` command. `open_engine` replaces the Docker engine (command tests)."""
     from jlcompose.commands import Context
 
+    if "_ARGCOMPLETE" in os.environ:  # a TAB, in a shell that sourced `jlcompose completion SHELL`
+        from jlcompose import completion
+
+        completion.complete(build_parser(completion.typed_words()))  # prints them and exits
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parse(parser, argv)
