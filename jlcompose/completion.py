@@ -32,7 +32,7 @@ INSTALL = {
 def script(shell: str) -> str:
     from argcomplete.shell_integration import shellcode
 
-    return shellcode(["jlcompose"], shell=shell)
+    return shellcode(["jlcompose"], True, shell)  # (executables, use_defaults, shell)
 
 
 def typed_words(environ: Mapping[str, str] = os.environ) -> list[str]:
