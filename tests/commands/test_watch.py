@@ -964,6 +964,9 @@ def test_signals_stop_a_real_watcher_cleanly(project: Project, sig: signal.Signa
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a test run started in the background (`cmd &`) ignores SIGINT, and so would the child:
+        # Python then never turns Ctrl-C into KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     guard = threading.Timer(30, child.kill)  # a watcher that never speaks fails the test, not the run
     guard.start()
