@@ -42,10 +42,14 @@ examples:
   jlcompose pipreq transformers install into the running lab and record it
   jlcompose status              what runs, GPU or CPU, image current or stale
   jlcompose down                stop the labs (your files stay)
+  jlcompose status -C ~/model   another project folder: -C and -v go before or after the command
+  jlcompose url --json          for scripts: JSON on stdout (status, url, pipreq, prune, doctor,
+                                monitor, bench), and an error as {"error": {...}} there too
 
-Every command has its own --help. Exit codes: 0 ok, 1 failed check, 2 bad input,
-3 Docker/Compose problem, 4 build failed, 5 lab did not start, 6 pip failed,
-70 jlcompose bug, 130 interrupted.
+Every command has its own --help with examples; TAB completion: jlcompose completion --help.
+.env is Compose's (ports, base images); jlcompose reads it as Compose does.
+Exit codes: 0 ok, 1 failed check, 2 bad input, 3 Docker/Compose problem, 4 build failed,
+5 lab did not start, 6 pip failed, 70 jlcompose bug, 130 interrupted.
 """
 
 

@@ -20,13 +20,13 @@ the lab does not run, the next `jlcompose up` builds them into the image. Commen
 options and line endings of the file stay as they were. In a notebook: %pipreq PKG.
 
 examples:
-  jlcompose pipreq transformers              add to the torch lab (the default)
-  jlcompose pipreq 'numpy==1.26.4' six       pin one, add another
-  jlcompose pipreq --service tf keras-cv     the TensorFlow lab
-  jlcompose pipreq --all rich                every lab of this project
-  jlcompose pipreq --no-install polars       only edit the file
-  jlcompose pipreq --unpin h11 'h11==0.16.0' drop the image's pin of h11, then install
-  jlcompose pipreq --json six                what was added, updated or installed, as JSON
+  jlcompose pipreq transformers                add to the torch lab (the default)
+  jlcompose pipreq 'numpy==1.26.4' six         pin one, add another
+  jlcompose pipreq --service tf keras-cv       the TensorFlow lab
+  jlcompose pipreq --all rich                  every lab of this project
+  jlcompose pipreq --no-install polars         only edit the file
+  jlcompose pipreq --unpin h11 'h11==0.16.0'   drop the image's pin of h11, then install
+  jlcompose pipreq --json six                  what was added, updated or installed, as JSON
 """
 
 

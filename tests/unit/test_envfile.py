@@ -3,6 +3,8 @@ tests/integration/test_dotenv_engine.py."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,19 @@ def test_the_shell_beats_dotenv_and_the_line_is_named(tmp_path: Path) -> None:
     assert f"{project.root / '.env'}:2: JLC_UID must be a number" in exc.value.message
     project.environ = {"JLC_UID": "42"}
     assert project.variables()["JLC_UID"] == "42"
+
+
+@pytest.mark.parametrize(("dotenv", "imported"), [("JLC_TORCH_PORT=1234\n", False), ("JLC_UID=1234\n", True)])
+def test_python_dotenv_is_imported_only_for_a_file_that_names_a_variable_jlcompose_reads(
+    tmp_path: Path, dotenv: str, imported: bool
+) -> None:
+    root = tmp_path / "p"
+    project_with(root, dotenv, {})
+    code = (
+        "import sys; from jlcompose.project import open_project\n"
+        f"v = open_project({str(root)!r}, environ={{}}).variables()\n"
+        "print(v['JLC_UID'] == '1234' or v['JLC_UID'], 'dotenv' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == str(imported)
+    assert (out.split()[0] == "True") is imported
