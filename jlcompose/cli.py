@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "check Docker, Compose, GPUs, driver, disk, ports and file watching",
     "monitor": "live GPU utilization (SM busy, memory) with a summary and hints",
     "bench": "PyTorch vs TensorFlow: copies, matmul, LSTM and conv steps, GPU utilization",
+    "completion": "print the TAB-completion script for bash, zsh or fish",
 }
 
 EPILOG = """\
@@ -41,10 +42,14 @@ examples:
   jlcompose pipreq transformers install into the running lab and record it
   jlcompose status              what runs, GPU or CPU, image current or stale
   jlcompose down                stop the labs (your files stay)
+  jlcompose status -C ~/model   another project folder: -C and -v go before or after the command
+  jlcompose url --json          for scripts: JSON on stdout (status, url, pipreq, prune, doctor,
+                                monitor, bench), and an error as {"error": {...}} there too
 
-Every command has its own --help. Exit codes: 0 ok, 1 failed check, 2 bad input,
-3 Docker/Compose problem, 4 build failed, 5 lab did not start, 6 pip failed,
-70 jlcompose bug, 130 interrupted.
+Every command has its own --help with examples; TAB completion: jlcompose completion --help.
+.env is Compose's (ports, base images); jlcompose reads it as Compose does.
+Exit codes: 0 ok, 1 failed check, 2 bad input, 3 Docker/Compose problem, 4 build failed,
+5 lab did not start, 6 pip failed, 70 jlcompose bug, 130 interrupted.
 """
 
 
@@ -159,6 +164,10 @@ def main(argv: Sequence[str] | None = None, *, open_engine: Callable[[], Engine]
     """The `jlcompose` command. `open_engine` replaces the Docker engine (command tests)."""
     from jlcompose.commands import Context
 
+    if "_ARGCOMPLETE" in os.environ:  # a TAB, in a shell that sourced `jlcompose completion SHELL`
+        from jlcompose import completion
+
+        completion.complete(build_parser(completion.typed_words()))  # prints them and exits
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parse(parser, argv)

@@ -13,7 +13,8 @@ from jlcompose.core.composemodel import TAG_PENDING, service_variable
 from jlcompose.core.config import Config, find_root, load_config
 from jlcompose.errors import ConfigError, UnknownService
 
-if TYPE_CHECKING:  # imported where used: a hot install through the lab's agent needs neither
+if TYPE_CHECKING:  # imported where used: a hot install through the lab's agent needs none
+    from jlcompose.core.envfile import EnvFile
     from jlcompose.engine.api import Stack
     from jlcompose.state import StateDir
 
@@ -110,13 +111,37 @@ class Project:
         env = self.root / ".env"
         return [env] if env.is_file() else []
 
+    def env_file(self) -> EnvFile | None:
+        """The `.env` handed to Compose, read as Compose reads it (quotes, comments, ${VAR})."""
+        from jlcompose.core.envfile import read_env_file  # python-dotenv: only where .env matters
+
+        files = self.env_files()
+        return read_env_file(files[0], self.environ) if files else None
+
+    def _names(self, key: str) -> bool:
+        """Whether .env so much as mentions `key`: if not, it cannot set it, and the ~20 ms of
+        importing python-dotenv are saved (the fast `up` reads three variables)."""
+        try:
+            return any(key.encode() in f.read_bytes() for f in self.env_files())
+        except OSError:
+            return True  # let the reader say what is wrong
+
     def compose_variable(self, key: str) -> tuple[str, str] | None:
         """(value, where) of a Compose variable set in the shell or in .env, else None."""
         if v := self.environ.get(key):
             return v, "the environment"
-        for env_file in self.env_files():
-            if v := read_dotenv(env_file).get(key):
-                return v, str(env_file)
+        if not self._names(key) or (env := self.env_file()) is None:
+            return None
+        if key in env.unresolved:
+            from jlcompose.core.envfile import SUPPORTED
+
+            raise ConfigError(
+                f"{env.where(key)}: jlcompose needs {key} but cannot be sure how Compose reads "
+                f"{env.unresolved[key]!r}.",
+                hint=f"write it with {SUPPORTED}, or set {key} in the shell.",
+            )
+        if v := env.values.get(key):
+            return v, env.where(key)
         return None
 
     def compose_project_name(self) -> str:
@@ -204,27 +229,6 @@ class Project:
             # `docker compose up` still starts only the default one
             profiles=tuple(sorted(self.services)),
         )
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a Compose .env file (enough to learn a few jlcompose variables)."""
-    out: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
-        return out
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].strip()
-        out[key.strip()] = value
-    return out
 
 
 def discover_services(config: Config) -> dict[str, Service]:

@@ -20,12 +20,13 @@ the lab does not run, the next `jlcompose up` builds them into the image. Commen
 options and line endings of the file stay as they were. In a notebook: %pipreq PKG.
 
 examples:
-  jlcompose pipreq transformers              add to the torch lab (the default)
-  jlcompose pipreq 'numpy==1.26.4' six       pin one, add another
-  jlcompose pipreq --service tf keras-cv     the TensorFlow lab
-  jlcompose pipreq --all rich                every lab of this project
-  jlcompose pipreq --no-install polars       only edit the file
-  jlcompose pipreq --unpin h11 'h11==0.16.0' drop the image's pin of h11, then install
+  jlcompose pipreq transformers                add to the torch lab (the default)
+  jlcompose pipreq 'numpy==1.26.4' six         pin one, add another
+  jlcompose pipreq --service tf keras-cv       the TensorFlow lab
+  jlcompose pipreq --all rich                  every lab of this project
+  jlcompose pipreq --no-install polars         only edit the file
+  jlcompose pipreq --unpin h11 'h11==0.16.0'   drop the image's pin of h11, then install
+  jlcompose pipreq --json six                  what was added, updated or installed, as JSON
 """
 
 
@@ -45,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="drop the image's pip-constraint pin of NAME (kept in [tool.jlcompose] unpin; repeatable)",
     )
+    p.add_argument("--json", action="store_true", help="print what was done, per service, as JSON on stdout")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if not _NAME.fullmatch(name):
             raise RequirementError(f"--unpin takes a package name, not {name!r}.", hint="e.g. --unpin h11")
     if not args.no_install and not args.all:
-        rc = _through_agent(ctx, args.service, args.packages, args.unpin)
+        rc = _through_agent(ctx, args.service, args.packages, args.unpin, as_json=args.json)
         if rc is not None:
             return rc
     # no agent answered: plan on the host, install through `docker exec` (or only save the file)
@@ -71,10 +73,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             engine = ctx.engine()
         except JlcomposeError as exc:
             console.warn(f"cannot check the running lab: {exc.message}")
-    return pipreq(project, engine, args.packages, services, install=not args.no_install, unpin=args.unpin)
+    return pipreq(
+        project,
+        engine,
+        args.packages,
+        services,
+        install=not args.no_install,
+        unpin=args.unpin,
+        as_json=args.json,
+    )
 
 
-def _through_agent(ctx: Context, name: str | None, packages: list[str], unpin: list[str]) -> int | None:
+def _through_agent(
+    ctx: Context, name: str | None, packages: list[str], unpin: list[str], *, as_json: bool = False
+) -> int | None:
     """The whole pipreq done by the running lab's install agent; None when none answers.
 
     The hot path: no Docker call, no python-on-whales, no packaging import here (the agent
@@ -90,7 +102,16 @@ def _through_agent(ctx: Context, name: str | None, packages: list[str], unpin: l
         on_line=agentclient.until_error(console.dim),
         on_say=_say,
     )
-    return None if answer is None else agentclient.raise_if_error(answer)
+    if answer is None:
+        return None
+    rc = agentclient.raise_if_error(answer)
+    if as_json:
+        import json
+
+        # an agent of an older jlcompose (a lab not rebuilt since) answers without its result
+        result = answer.get("result") or {"service": service.name}
+        console.data(json.dumps({"services": [result]}, indent=2))
+    return rc
 
 
 def _say(kind: str, text: str) -> None:

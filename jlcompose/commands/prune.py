@@ -15,12 +15,14 @@ needs no build. `prune` removes the old ones. Images a container still uses are 
 examples:
   jlcompose prune --dry-run   list what would go
   jlcompose prune
+  jlcompose prune --json      what went, as JSON on stdout
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="only list the images")
+    p.add_argument("--json", action="store_true", help="print the images (removed or not) as JSON on stdout")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    return prune(ctx.project(), ctx.engine(), dry_run=args.dry_run)
+    return prune(ctx.project(), ctx.engine(), dry_run=args.dry_run, as_json=args.json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -28,6 +29,15 @@ def describe(plan: EditPlan) -> str:
     parts = [f"added {', '.join(added)}"] if added else []
     parts += [f"updated {plan.updated[r]} → {r}" for r in plan.changed if r in plan.updated]
     return ", ".join(parts)
+
+
+def facts(plan: EditPlan) -> dict[str, Any]:
+    """The same facts as `describe`, for `pipreq --json`."""
+    return {
+        "added": [r for r in plan.changed if r not in plan.updated],
+        "updated": [{"from": plan.updated[r], "to": r} for r in plan.changed if r in plan.updated],
+        "already_present": list(plan.present),
+    }
 
 
 def _read(requirements: Path) -> str:

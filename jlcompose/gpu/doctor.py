@@ -14,6 +14,7 @@ from rich.markup import escape
 from jlcompose import console
 from jlcompose.core import composemodel
 from jlcompose.core.composemodel import ComposeModel, service_variable
+from jlcompose.core.envfile import read_env_file
 from jlcompose.engine.api import Engine, EngineInfo
 from jlcompose.errors import ExitCode, JlcomposeError
 from jlcompose.gpu import checks
@@ -21,7 +22,7 @@ from jlcompose.gpu.checks import CheckResult
 from jlcompose.gpu.nvml import GpuInfo, host_gpus
 from jlcompose.lab.http import port_in_use
 from jlcompose.lab.ports import holder
-from jlcompose.project import Project, read_dotenv
+from jlcompose.project import Project
 
 DEFAULT_PORTS = {"torch": 8888, "tf": 8889}
 DOCKER_ROOT = Path("/var/lib/docker")
@@ -95,7 +96,8 @@ def _ports(
             if svc is not None and svc.address is not None:
                 out.append((name, svc.address.bind, svc.address.port))
         return out
-    dotenv = {**read_dotenv(project.root / ".env"), **environ}  # the shell beats .env
+    # the shell beats .env, as in Compose
+    dotenv = {**read_env_file(project.root / ".env", environ).values, **environ}
     bind = dotenv.get("JLC_BIND", "127.0.0.1")
     for name in sorted(project.services):
         value = dotenv.get(service_variable(name, "PORT"), str(DEFAULT_PORTS.get(name, "")))

@@ -25,7 +25,7 @@ from typing import Any
 from jlcompose.core.config import load_config
 from jlcompose.core.pipfailure import explain_failure
 from jlcompose.core.pkgargs import validate_argument
-from jlcompose.core.reqfile import describe
+from jlcompose.core.reqfile import describe, facts
 from jlcompose.errors import JlcomposeError, RequirementError
 from jlcompose.files import ensure_dir
 from jlcompose.inlab import install as installer
@@ -54,8 +54,8 @@ class Agent:
                 unpin = _names(request.get("unpin"))
                 send({"done": self._install(_strings(request.get("requirements")), send, unpin)})
             elif op == "pipreq":
-                self._pipreq(_strings(request.get("packages")), send, _names(request.get("unpin")))
-                send({"done": 0})
+                result = self._pipreq(_strings(request.get("packages")), send, _names(request.get("unpin")))
+                send({"done": 0, "result": result})
             else:
                 raise JlcomposeError(f"the install agent does not know the request {op!r}.")
         except JlcomposeError as exc:
@@ -79,7 +79,8 @@ class Agent:
             validate_argument(arg)  # RequirementError: refused, nothing run
         return self._run(requirements, send, unpin)[0]
 
-    def _pipreq(self, packages: list[str], send: Send, unpin: list[str]) -> None:
+    def _pipreq(self, packages: list[str], send: Send, unpin: list[str]) -> dict[str, Any]:
+        """pipreq done in the lab; what it did, as `pipreq --json` prints it."""
         reqs = []
         errors: list[RequirementError] = []
         for arg in packages:
@@ -121,6 +122,13 @@ class Agent:
                 f"installed {', '.join(plan.changed)} in the {self.service} lab; {shown}: {describe(plan)}",
             )
             say("info", f"The image gets it at the next `jlcompose up {self.service}`.")
+        return {
+            "service": self.service,
+            "requirements": shown,
+            **facts(plan),
+            "installed": bool(plan.changed),
+            "lab_running": True,
+        }
 
     # -- the socket -----------------------------------------------------------------------
     def serve(self, *, ready: threading.Event | None = None, stop: threading.Event | None = None) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from packaging.requirements import Requirement
 
 from jlcompose import console
 from jlcompose.core.pkgargs import validate_argument
-from jlcompose.core.reqfile import describe, plan_edit
+from jlcompose.core.reqfile import describe, facts, plan_edit
 from jlcompose.engine.api import Engine, Stack
 from jlcompose.errors import EngineError, RequirementError
 from jlcompose.inlab import pipreq as shared
@@ -50,17 +52,22 @@ def pipreq(
     *,
     install: bool = True,
     unpin: Sequence[str] = (),
+    as_json: bool = False,
 ) -> int:
     """Validate all, then per service under its lock: install into the running lab, then save.
 
-    `engine` is None when no engine answered: the file is still edited.
+    `engine` is None when no engine answered: the file is still edited. `as_json`: what was
+    done, per service, as one JSON object on stdout (the status lines stay on stderr).
     """
     reqs = validate(packages)
     for service in services:  # refuse everything refusable before the first change
         plan_edit(service.requirements, reqs)
     stack = project.stack(cpu=False) if engine is not None and install else None
-    for service in services:
-        _apply(project, engine, stack, service, reqs, install=install, unpin=unpin)
+    done = [
+        _apply(project, engine, stack, service, reqs, install=install, unpin=unpin) for service in services
+    ]
+    if as_json:
+        console.data(json.dumps({"services": done}, indent=2))
     return 0
 
 
@@ -73,7 +80,7 @@ def _apply(
     *,
     install: bool,
     unpin: Sequence[str],
-) -> None:
+) -> dict[str, Any]:
     rel = project.relative(service.requirements)
     running = _running(engine, stack, service)
 
@@ -91,13 +98,20 @@ def _apply(
         say=say,
         unpin=unpin,
     )
+    result = {
+        "service": service.name,
+        "requirements": rel,
+        **facts(plan),
+        "installed": bool(running and plan.changed),  # in the running lab, now
+        "lab_running": running,  # None: not asked (--no-install) or the engine could not tell
+    }
     if not plan.changed:
-        return
+        return result
     done = describe(plan)
     if running:
         console.ok(f"installed {', '.join(plan.changed)} in the {service.name} lab; {rel}: {done}")
         console.info(f"The image gets it at the next `jlcompose up {service.name}`.")
-        return
+        return result
     console.ok(f"{rel}: {done}")
     if running is False:
         console.info(f"The {service.name} lab is not running.")
@@ -106,6 +120,7 @@ def _apply(
     else:
         console.info("The running lab (if any) was left alone (--no-install).")
     console.info(f"The next `jlcompose up {service.name}` builds it into the image.")
+    return result
 
 
 def say(kind: str, text: str) -> None:

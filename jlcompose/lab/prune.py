@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from jlcompose import console
 from jlcompose.core import composemodel
 from jlcompose.engine.api import Engine
@@ -10,7 +12,7 @@ from jlcompose.lab.targets import collect_inputs, resolve
 from jlcompose.project import Project
 
 
-def prune(project: Project, engine: Engine, *, dry_run: bool = False) -> int:
+def prune(project: Project, engine: Engine, *, dry_run: bool = False, as_json: bool = False) -> int:
     engine.info()
     stack = project.stack(cpu=False)
     model = composemodel.parse(engine.config(stack))
@@ -23,11 +25,14 @@ def prune(project: Project, engine: Engine, *, dry_run: bool = False) -> int:
                 doomed.append(image.ref)
     if not doomed:
         console.ok("no old lab images")
-        return 0
     for ref in doomed:
         if dry_run:
-            console.data(ref)
+            if not as_json:
+                console.data(ref)
         else:
             engine.remove_image(ref)
             console.ok(f"removed {ref}")
+    if as_json:  # removed: false with --dry-run, where they were only listed
+        images = [{"ref": ref, "removed": not dry_run} for ref in doomed]
+        console.data(json.dumps({"project": model.name, "dry_run": dry_run, "images": images}, indent=2))
     return 0

@@ -104,7 +104,9 @@ def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: b
     return 0
 
 
-def url(project: Project, engine: Engine, name: str | None, *, open_browser: bool = False) -> int:
+def url(
+    project: Project, engine: Engine, name: str | None, *, open_browser: bool = False, as_json: bool = False
+) -> int:
     service = project.pick([name] if name else [])[0]
     stack = project.stack(cpu=False)
     if not any(c.running for c in engine.containers(stack, [service.name])):
@@ -119,7 +121,10 @@ def url(project: Project, engine: Engine, name: str | None, *, open_browser: boo
             hint=f"run `jlcompose up {service.name}`, or find the URL in `jlcompose logs {service.name}`.",
         )
     link = lab_url(address, token)
-    console.data(link)
+    if as_json:
+        console.data(json.dumps({"service": service.name, "url": link}))
+    else:
+        console.data(link)
     if open_browser:
         webbrowser.open(link)
     return 0

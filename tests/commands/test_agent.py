@@ -146,3 +146,24 @@ def test_the_watcher_installs_through_the_agent(
 def test_ping(project: Project, lab_agent: Path) -> None:
     answer = agentclient.ask(lab_agent, {"op": "ping"}, on_line=lambda line: None)
     assert answer is not None and answer["done"] == 0 and answer["service"] == "torch"
+
+
+def test_pipreq_json_through_the_agent(
+    project: Project, lab_agent: Path, installer: Installer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["pipreq", "--json", "six==1.16.0", "-C", str(project.root)], open_engine=no_engine) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {
+        "services": [
+            {
+                "service": "torch",
+                "requirements": "docker_files/torch/requirements.txt",
+                "added": ["six==1.16.0"],
+                "updated": [],
+                "already_present": [],
+                "installed": True,
+                "lab_running": True,
+            }
+        ]
+    }
+    assert "installed six==1.16.0 in the torch lab" in err  # the human lines stay on stderr

@@ -100,3 +100,41 @@ def test_init_writes_the_shipped_files_and_refuses_to_overwrite(tmp_path: Path) 
     assert (target / "docker_files/torch/requirements.txt").read_text() == "mine\n"
     assert init(target, force=True) == 0
     assert (target / "docker_files/torch/requirements.txt").read_text() != "mine\n"
+
+
+def _cli_json(argv: list[str], engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    from jlcompose import cli
+
+    capsys.readouterr()
+    rc = cli.main(argv, open_engine=lambda: engine)
+    out = capsys.readouterr().out
+    return rc, json.loads(out)  # stdout is one JSON document, nothing else
+
+
+def test_url_json_and_its_error_object(
+    started: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, data = _cli_json(["url", "--json", "-C", str(started.root)], engine, capsys)
+    token = started.state.read_token()
+    assert rc == 0 and data == {"service": "torch", "url": f"http://127.0.0.1:18888/lab?token={token}"}
+    rc, data = _cli_json(["url", "tf", "--json", "-C", str(started.root)], engine, capsys)
+    assert rc == 1 and data["error"]["type"] == "LabNotRunning"
+    assert data["error"]["message"] == "the tf lab is not running." and data["error"]["exit_code"] == 1
+
+
+def test_prune_json_lists_what_went_and_what_would(
+    started: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = "jlcompose/demo-torch:0123456789ab"
+    engine.image_store[old] = {"org.jlcompose.hash": "0123456789ab" + "0" * 52}
+    rc, data = _cli_json(["prune", "--dry-run", "--json", "-C", str(started.root)], engine, capsys)
+    assert rc == 0 and data == {
+        "project": "demo",
+        "dry_run": True,
+        "images": [{"ref": old, "removed": False}],
+    }
+    assert old in engine.image_store
+    rc, data = _cli_json(["prune", "--json", "-C", str(started.root)], engine, capsys)
+    assert data["images"] == [{"ref": old, "removed": True}] and old not in engine.image_store
+    rc, data = _cli_json(["prune", "--json", "-C", str(started.root)], engine, capsys)
+    assert rc == 0 and data["images"] == []

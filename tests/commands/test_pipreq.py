@@ -300,3 +300,42 @@ def test_ctrl_c_during_the_install_changes_nothing(project: Project) -> None:
         pipreq(project, engine, ["six"], [project.services["torch"]])
     assert req_path(project).read_bytes() == ORIGINAL
     assert not (project.state.path / "state.json").exists() or "six" not in json.dumps(state(project))
+
+
+def _json_run(argv: list[str], engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    capsys.readouterr()
+    rc = cli.main(argv, open_engine=lambda: engine)
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_pipreq_json_says_what_was_done(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = start(FakeEngine(exec_handler=lambda *_: (0, ["Successfully installed six-1.16.0"])))
+    root = str(project.root)
+    rc, data = _json_run(["-C", root, "pipreq", "--json", "six==1.16.0", "numpy==1.26.3"], engine, capsys)
+    assert rc == 0
+    assert data == {
+        "services": [
+            {
+                "service": "torch",
+                "requirements": "docker_files/torch/requirements.txt",
+                "added": ["six==1.16.0"],
+                "updated": [{"from": "numpy==1.26.4", "to": "numpy==1.26.3"}],
+                "already_present": [],
+                "installed": True,
+                "lab_running": True,
+            }
+        ]
+    }
+    rc, data = _json_run(
+        ["pipreq", "six==1.16.0", "--no-install", "--all", "--json", "-C", root], engine, capsys
+    )
+    by_name = {row["service"]: row for row in data["services"]}
+    torch, tf = by_name["torch"], by_name["tf"]
+    assert torch["already_present"] == ["six==1.16.0"] and torch["added"] == [] and not torch["installed"]
+    assert tf["service"] == "tf" and tf["added"] == ["six==1.16.0"] and tf["lab_running"] is None
+
+
+def test_pipreq_json_error_is_the_error_object(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, data = _json_run(["-C", str(project.root), "pipreq", "--json", "numpy|sh"], FakeEngine(), capsys)
+    assert rc == 2 and data["error"]["type"] == "RequirementError" and data["error"]["exit_code"] == 2
+    assert req_path(project).read_bytes() == ORIGINAL

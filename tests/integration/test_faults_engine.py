@@ -67,6 +67,8 @@ def test_ctrl_c_during_build_leaves_the_lab_running(lab_project: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a run started in the background (`cmd &`) ignores SIGINT, and the child would too
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     assert proc.stderr is not None
     deadline = time.monotonic() + 120

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +81,37 @@ def test_unknown_service_through_the_cli(
     monkeypatch.chdir(root)
     assert cli.main(["up", "nope"]) == ExitCode.USAGE
     assert "unknown service 'nope'" in capsys.readouterr().err
+
+
+def _examples(text: str) -> list[str]:
+    """The command lines of a help text's examples (before the two-space gap and any pipe)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("  jlcompose "):
+            command = re.split(r"\s{2,}", line.strip())[0]
+            out.append(re.split(r" [|>] ", command)[0])
+    return out
+
+
+def test_every_example_in_the_help_is_a_command_line_that_parses() -> None:
+    texts = {"jlcompose": cli.EPILOG} | {name: cli._load(name).DESCRIPTION for name in cli.COMMANDS}
+    for name, text in texts.items():
+        examples = _examples(text)
+        assert examples, f"`jlcompose {name} --help` shows no example"
+        for example in examples:
+            argv = shlex.split(example)[1:]
+            try:
+                args = cli.parse(cli.build_parser(argv), argv)
+            except SystemExit:
+                pytest.fail(f"the help of {name} shows {example!r}, which jlcompose refuses")
+            assert name in ("jlcompose", args.command), example
+
+
+def test_the_main_help_teaches_the_habits(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "before or after the command" in out and "completion" in out and '{"error"' in out
+    for name in ("status", "url", "pipreq", "prune", "doctor", "monitor", "bench"):  # as it says
+        assert cli.parse(cli.build_parser([name]), [name, "--json"]).json is True, name
+        assert "--json" in cli._load(name).DESCRIPTION, f"`jlcompose {name} --help` shows no --json example"

@@ -74,7 +74,7 @@ def pip_reads(text: str, where: Path) -> list[PipLine]:
     for number, line in preprocess(content):
         args, opts = parse(line)
         parsed = ParsedLine(str(path), number, args, opts, False)
-        if not parsed.is_requirement:
+        if getattr(parsed, "requirement", None) is None:  # an option line (pip 23 and 25+ alike)
             continue
         try:
             ireq = install_req_from_parsed_requirement(handle_requirement_line(parsed))
