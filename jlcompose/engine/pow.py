@@ -9,13 +9,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
+from jlcompose.core.distribution import arch_of
 from jlcompose.engine import translate
-from jlcompose.engine.api import MIN_COMPOSE, ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
-from jlcompose.engine.runner import Runner, configured_host, docker_missing, log
+from jlcompose.engine.api import (
+    MIN_COMPOSE,
+    ContainerInfo,
+    EngineInfo,
+    ImageInfo,
+    LineSink,
+    RemoteImage,
+    Stack,
+)
+from jlcompose.engine.registry import Registry, docker_config_text, urllib_fetch
+from jlcompose.engine.runner import Runner, configured_host, decode, docker_missing, log
 from jlcompose.errors import (
     ComposeFailed,
     ComposeMissing,
@@ -43,6 +54,7 @@ class PowEngine:
         # containers() is asked several times per command (running? then exec); the answer
         # stays good until this engine changes something
         self._listing: dict[str, list[ContainerInfo]] = {}
+        self._arch = platform.machine()  # the daemon's, once info() has asked it
 
     # -- Engine ---------------------------------------------------------------------------
     def info(self) -> EngineInfo:
@@ -60,6 +72,7 @@ class PowEngine:
                 "Docker Compose v2 (`docker compose`) is not installed.",
                 hint=f"install the docker-compose-plugin package (Compose {minimum} or newer).",
             )
+        self._arch = str(sysinfo.architecture or self._arch)
         raw = str(compose.version)
         version = translate.parse_version(raw)
         if not version or version < MIN_COMPOSE:
@@ -118,6 +131,39 @@ class PowEngine:
 
     def remove_image(self, ref: str) -> None:
         self._runner.call(f"removing image {ref}", lambda: self._docker.image.remove(ref, prune=True))
+
+    def remote_image(self, ref: str) -> RemoteImage:
+        # short timeouts: an answer that takes longer is not worth delaying a pull or doctor for
+        registry = Registry(
+            fetch=urllib_fetch(timeout=5.0), docker_config=docker_config_text(), arch=arch_of(self._arch)
+        )
+        log.debug("reading the manifest and config of %s from its registry", ref)
+        return registry.image(ref)
+
+    def pull(self, ref: str, service: str, on_line: LineSink) -> None:
+        from python_on_whales.client_config import ClientNotFoundError
+        from python_on_whales.exceptions import DockerException
+
+        # python-on-whales runs `docker image pull` with pipes: per-layer status lines, no byte
+        # counts (core/pullstatus.py counts bytes from the manifest's layer sizes instead)
+        log.debug("Running command: docker image pull %s", ref)
+        seen: list[str] = []
+        try:
+            stream = cast("Iterable[tuple[str, bytes]]", self._docker.image.pull(ref, stream_logs=True))
+            for _source, raw in stream:
+                line = decode(raw)
+                seen.append(line)
+                del seen[:-40]
+                on_line(line)
+        except ClientNotFoundError:
+            raise docker_missing() from None
+        except DockerException as exc:
+            stderr = exc.stderr or "\n".join(seen)
+            if (gone := translate.engine_gone(stderr)) is not None:
+                raise gone from None
+            raise translate.pull_failure(service, ref, stderr) from None
+        except FileNotFoundError:
+            raise docker_missing() from None
 
     def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
         args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]

@@ -41,7 +41,7 @@ def configured_host(environ: Mapping[str, str] | None = None) -> str:
     return DEFAULT_HOST
 
 
-def _decode(raw: bytes) -> str:
+def decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\n")
 
 
@@ -105,7 +105,7 @@ class Runner:
         seen: list[str] = []
         try:
             for _source, raw in stream_stdout_and_stderr(cmd, env=dict(env or {})):
-                line = _decode(raw)
+                line = decode(raw)
                 seen.append(line)
                 del seen[:-40]
                 on_line(line)

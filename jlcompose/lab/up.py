@@ -10,7 +10,7 @@ from jlcompose.core import composemodel
 from jlcompose.core.composemodel import Address
 from jlcompose.engine.api import Engine
 from jlcompose.errors import ConfigError
-from jlcompose.lab import build, fastpath, start
+from jlcompose.lab import build, fastpath, pull, start
 from jlcompose.lab.http import lab_url
 from jlcompose.lab.targets import collect_inputs, resolve, tags_of
 from jlcompose.project import Project
@@ -53,6 +53,8 @@ def up(
         if context_stale:
             build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
+        if not no_build:  # --no-build fetches nothing either
+            pull.pull_missing(engine, model, chosen)
         targets = resolve(engine, model, inputs.values())
         tags = tags_of(targets)
         stack = project.stack(cpu=gpu == "cpu", tags=tags)

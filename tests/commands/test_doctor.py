@@ -11,15 +11,23 @@ from jlcompose.engine.api import ContainerInfo, EngineInfo
 from jlcompose.errors import ComposeFailed, ComposeTooOld, DaemonDown, EngineError
 from jlcompose.gpu import checks
 from jlcompose.gpu import doctor as doctor_module
+from jlcompose.gpu import driver as driver_checks
 from jlcompose.gpu.doctor import Host, doctor
 from jlcompose.gpu.nvml import GpuInfo
 from jlcompose.project import Project
+from tests.commands.conftest import compose_config
 from tests.fakes import FakeEngine
 
 H200 = [GpuInfo(0, "NVIDIA H200", "580.159.04", 143771.0)]
 WSL = "Linux version 5.15.153.1-microsoft-standard-WSL2 (root@1c602f52c2e4) #1 SMP"
 LINUX = "Linux version 6.1.0-27-amd64 (debian-kernel@lists.debian.org) #1 SMP Debian"
 NGC_ENV = {"CUDA_VERSION": "13.0.2", "CUDA_DRIVER_VERSION": "580.95.05"}
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    """No image on this machine yet (the commands' conftest has the base image pulled)."""
+    return FakeEngine(compose_config=compose_config())
 
 
 # -- pure checks ------------------------------------------------------------------------
@@ -75,7 +83,7 @@ def test_engine_gpu_probe() -> None:
     ],
 )
 def test_driver_against_the_image(driver: str, gpu: str, status: str) -> None:
-    result = checks.check_driver_for_image(
+    result = driver_checks.check_driver_for_image(
         "nvcr.io/nvidia/pytorch:25.10-py3", NGC_ENV, [GpuInfo(0, gpu, driver, None)]
     )
     assert result.status == status
@@ -85,10 +93,10 @@ def test_driver_against_the_image(driver: str, gpu: str, status: str) -> None:
 
 
 def test_driver_check_without_what_it_needs() -> None:
-    assert checks.check_driver_for_image("b", None, H200).status == "warn"  # not pulled yet
-    plain = checks.check_driver_for_image("python:3.11", {"PATH": "/usr/bin"}, H200)
+    assert driver_checks.check_driver_for_image("b", None, H200).status == "warn"  # not pulled yet
+    plain = driver_checks.check_driver_for_image("python:3.11", {"PATH": "/usr/bin"}, H200)
     assert plain.status == "ok" and "no driver need" in plain.detail
-    assert checks.check_driver_for_image("b", NGC_ENV, []).status == "warn"
+    assert driver_checks.check_driver_for_image("b", NGC_ENV, []).status == "warn"
 
 
 def test_wsl() -> None:
