@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from jlcompose import console
 from jlcompose.core.composemodel import ComposeModel
-from jlcompose.core.pullstatus import size
+from jlcompose.core.pullstatus import duration, size
 from jlcompose.engine.api import Engine, RemoteImage
 from jlcompose.errors import RegistryError
 from jlcompose.lab.waiting import PullView
@@ -48,4 +48,4 @@ def pull_base(engine: Engine, service: str, ref: str) -> None:
     console.step(f"{service}: pulling base image {ref} ({what}); only the first `up` needs this")
     with PullView(service, remote) as view:
         engine.pull(ref, service, view)
-    console.ok(f"{service}: pulled {ref}: {view.summary()}, in {view.elapsed:.0f} s with unpacking")
+    console.ok(f"{service}: pulled {ref} in {duration(view.elapsed)} ({view.summary()})")

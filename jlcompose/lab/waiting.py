@@ -135,12 +135,12 @@ class PullView(_LiveLine):
 
     def text(self) -> str:
         s = self.status
-        head = f"{self.service}: base image"
-        if not s.layers:
-            return f"{head}: waiting for the registry ({duration(self.elapsed)})"
+        head, spent = f"{self.service}: base image", duration(self.elapsed)
+        if not s.to_fetch:
+            return f"{head}: asking the registry, {len(s.existing)} layers here already ({spent})"
         if s.downloading:
-            return f"{head}: {s.download_text(self.elapsed)} ({duration(self.elapsed)})"
-        return f"{head} downloaded, {s.unpack_text()} ({duration(self.elapsed)})"
+            return f"{head} {s.download_text(self.elapsed)} ({spent})"
+        return f"{head} downloaded, {s.unpack_text()} ({spent})"
 
     def plain(self) -> None:
         s = self.status
@@ -154,21 +154,21 @@ class PullView(_LiveLine):
             return
         if self._download_step < 10:
             self._download_step = 10
-            console.info(f"  {self.service}: base image downloaded: {self.summary()}; unpacking")
+            console.info(f"  {self.service}: base image {self.summary()}; unpacking")
         step = int(s.unpack_share / self.STEP + 1e-9)
         if step > self._unpack_step:
             self._unpack_step = step
             console.info(f"  {self.service}: base image {s.unpack_text()}")
 
     def summary(self) -> str:
-        """ "9.6 GB in 3 min 55 s (41 MB/s)", or the layer count without sizes."""
+        """ "105 MB downloaded in 3 s, 35 MB/s", or in layers without sizes."""
         s, spent = self.status, self.download_time
         if not s.to_fetch:
             return "every layer was already here"
         if not s.sized:
-            return f"{len(s.to_fetch)} layers in {duration(spent)}"
-        rate = f" ({size(s.total_bytes / spent)}/s)" if spent > 0 else ""
-        return f"{size(s.total_bytes)} in {duration(spent)}{rate}"
+            return f"{len(s.to_fetch)} layers downloaded in {duration(spent)}"
+        rate = f", {size(s.total_bytes / spent)}/s" if spent > 0 else ""
+        return f"{size(s.total_bytes)} downloaded in {duration(spent)}{rate}"
 
 
 class WaitView(_LiveLine):
