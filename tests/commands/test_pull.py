@@ -13,7 +13,7 @@ from jlcompose.lab.up import up
 from jlcompose.project import Project
 from tests.fakes import FakeEngine
 
-LAYERS = tuple((f"sha256:{i:064x}", 50_000_000) for i in range(1, 11))  # 10 x 50 MB
+LAYERS = tuple((f"sha256:{i:012x}{'e' * 52}", 50_000_000) for i in range(1, 11))  # 10 x 50 MB
 NGC = {"CUDA_VERSION": "13.0.2", "CUDA_DRIVER_VERSION": "580.95.05"}
 
 
