@@ -124,7 +124,8 @@ def test_engine_gone() -> None:
 def test_a_failed_pull_is_one_sentence_with_its_fix(ref: str, stderr: str, why: str, fix: str) -> None:
     err = translate.pull_failure("torch", ref, stderr + "\n")
     assert isinstance(err, ImageMissing) and err.exit_code == 4
-    registry = ref.split("/", maxsplit=1)[0] if "." in ref.split("/", maxsplit=1)[0] or ":" in ref.split("/", maxsplit=1)[0] else "docker.io"
+    first = ref.partition("/")[0]
+    registry = first if "." in first or ":" in first else "docker.io"
     assert err.message == f"the base image {ref} of torch could not be fetched from {registry}: {why}."
     assert fix in (err.hint or "") and (err.hint or "").endswith("left as it was.")
     assert err.detail == stderr.removeprefix("Error response from daemon: ")
