@@ -291,14 +291,14 @@ registry_seed() {  # prints the seed folder for the jlcompose-test/ngc-like:1 pr
   if [ ! -d "$seed" ]; then
     local tmp addr
     tmp=$(mktemp -d "$CACHE_DIR/registry-seed.XXXXXX")
+    # (this runs in $(...): the trap is the subshell's) whatever happens, nothing stays running
+    trap "registry_stop_pids '$tmp'; rm -rf '$tmp'" EXIT
     addr="127.0.0.1:$(registry_free_port)"
     registry_config "$tmp/config.yml" "$addr" "$tmp/data"
     registry_start "$tmp" seed "$tmp/config.yml" "$addr"
     log "seeding a local registry with $NGC_LIKE (once per build of that image)"
     docker tag "$NGC_LIKE" "$addr/$REGISTRY_REPO:1"
-    if ! docker push -q "$addr/$REGISTRY_REPO:1" >/dev/null; then
-      registry_stop_pids "$tmp"; rm -rf "$tmp"; die "pushing $NGC_LIKE to the seed registry failed"
-    fi
+    docker push -q "$addr/$REGISTRY_REPO:1" >/dev/null || die "pushing $NGC_LIKE to the seed registry failed"
     docker rmi "$addr/$REGISTRY_REPO:1" >/dev/null
     registry_stop_pids "$tmp"
     # another run may have made the same seed meanwhile: theirs stays
@@ -324,7 +324,7 @@ registry_push() {
   printf 'ENV %s\n' "$env" >>"$ctx/Dockerfile"
   DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null 2>"$ctx/build.log" \
     || { cat "$ctx/build.log" >&2; die "building $ref failed"; }
-  docker push -q "$ref" >/dev/null || die "pushing $ref failed"
+  docker push -q "$ref" >/dev/null || { docker rmi "$ref" >/dev/null 2>&1; die "pushing $ref failed"; }
   docker rmi "$ref" >/dev/null  # gone from here: a pull must fetch the new layers again
   rm -rf "$ctx"
 }
@@ -336,8 +336,9 @@ registry_up() {
   local seed dir open auth tls="" password bridge
   seed=$(registry_seed)
   dir=$(mktemp -d /tmp/jlcompose-registry.XXXXXX)
-  cp -al "$seed" "$dir/data"
   : >"$dir/pids"
+  trap "registry_stop_pids '$dir'; rm -rf '$dir'" EXIT  # until it all worked
+  cp -al "$seed" "$dir/data"
   open="127.0.0.1:$(registry_free_port)"
   auth="127.0.0.1:$(registry_free_port)"
   password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -371,6 +372,7 @@ registry_up() {
     echo "export JLC_TEST_TLS_REGISTRY=$tls"
     echo "export JLC_TEST_REGISTRY_DIR=$dir"
   } >"$dir/env"
+  trap - EXIT
   cat "$dir/env"
 }
 
