@@ -14,26 +14,29 @@ from collections.abc import Sequence
 from jlcompose import console
 from jlcompose.core.composemodel import ComposeModel
 from jlcompose.core.pullstatus import duration, size
-from jlcompose.engine.api import Engine, RemoteImage
+from jlcompose.engine.api import Engine, ImageInfo, RemoteImage
 from jlcompose.errors import RegistryError
 from jlcompose.lab.waiting import PullView
 
 log = logging.getLogger("jlcompose.lab")
 
 
-def missing_bases(engine: Engine, model: ComposeModel, names: Sequence[str]) -> dict[str, str]:
-    """Base image -> the first service that needs it, for each base that is not here."""
-    out: dict[str, str] = {}
+def ensure_bases(
+    engine: Engine, model: ComposeModel, names: Sequence[str], *, pull: bool
+) -> dict[str, ImageInfo | None]:
+    """Each base image of these services as it is here (targets.resolve hashes its ID), pulled
+    first when it is missing and `pull` (not with --no-build). Two labs on one base: one pull."""
+    found: dict[str, ImageInfo | None] = {}
     for name in names:
         base = model.service(name).checked_build_args().get("BASE_IMAGE")
-        if base and base not in out and engine.image(base) is None:
-            out[base] = name
-    return out
-
-
-def pull_missing(engine: Engine, model: ComposeModel, names: Sequence[str]) -> None:
-    for base, service in missing_bases(engine, model, names).items():
-        pull_base(engine, service, base)
+        if not base or base in found:
+            continue
+        info = engine.image(base)
+        if info is None and pull:
+            pull_base(engine, name, base)
+            info = engine.image(base)
+        found[base] = info
+    return found
 
 
 def pull_base(engine: Engine, service: str, ref: str) -> None:

@@ -53,9 +53,8 @@ def up(
         if context_stale:
             build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
-        if not no_build:  # --no-build fetches nothing either
-            pull.pull_missing(engine, model, chosen)
-        targets = resolve(engine, model, inputs.values())
+        bases = pull.ensure_bases(engine, model, chosen, pull=not no_build)  # --no-build pulls nothing
+        targets = resolve(engine, model, inputs.values(), bases)
         tags = tags_of(targets)
         stack = project.stack(cpu=gpu == "cpu", tags=tags)
         for target in targets.values():
