@@ -231,7 +231,7 @@ def _registry_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def registries() -> Iterator[Registries]:
+def registries(request: pytest.FixtureRequest) -> Iterator[Registries]:
     """scripts/test starts them (JLC_TEST_REGISTRY...); a bare pytest run starts its own, and stops them."""
     env = _registry_env()
     started = None
@@ -242,7 +242,11 @@ def registries() -> Iterator[Registries]:
             text=True,
             timeout=900,
         )
-        assert done.returncode == 0, done.stderr
+        if done.returncode != 0:  # e.g. docker-registry missing and no root to install it
+            reason = f"scripts/engine.sh registry-up failed: {done.stderr.strip()[-500:]}"
+            if request.config.getoption("--no-docker-skip"):
+                pytest.fail(reason)
+            pytest.skip(reason)
         env = {
             k.removeprefix("export "): v
             for k, _, v in (line.partition("=") for line in done.stdout.splitlines() if "=" in line)

@@ -192,22 +192,35 @@ def _error_and_hint(stderr: str) -> tuple[str, str]:
 @pytest.mark.parametrize(
     ("case", "why", "fix"),
     [
-        (
+        pytest.param(
             "unreachable",
             "{registry} could not be reached",
             "set JLC_TORCH_BASE in .env to an image already on this machine",
+            id="unreachable",
         ),
-        ("unknown image", "no such image there", "check the name and tag, or set JLC_TORCH_BASE in .env"),
-        ("no login", "the registry refused it (not logged in?)", "`docker login {registry}`, then try again"),
-        (
+        pytest.param(
+            "unknown image",
+            "no such image there",
+            "check the name and tag, or set JLC_TORCH_BASE in .env",
+            id="unknown-image",
+        ),
+        pytest.param(
+            "no login",
+            "the registry refused it (not logged in?)",
+            "`docker login {registry}`, then try again",
+            id="no-login",
+        ),
+        pytest.param(
             "refused login",
             "the registry refused it (not logged in?)",
             "`docker login {registry}`, then try again",
+            id="refused-login",
         ),
-        (
+        pytest.param(
             "untrusted proxy CA",
             "its TLS certificate is not trusted (a TLS-inspecting proxy?)",
             "/etc/docker/certs.d/{registry}/ca.crt for Docker's pull and in docker_files/certs/ for the build",
+            id="untrusted-ca",
         ),
     ],
 )
