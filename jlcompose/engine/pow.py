@@ -162,6 +162,8 @@ class PowEngine:
             if (gone := translate.engine_gone(stderr)) is not None:
                 raise gone from None
             raise translate.pull_failure(service, ref, stderr) from None
+        except UnicodeDecodeError:  # python-on-whales decodes a failed call's stderr strictly
+            raise translate.pull_failure(service, ref, "\n".join(seen)) from None
         except FileNotFoundError:
             raise docker_missing() from None
 

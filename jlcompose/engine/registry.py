@@ -14,6 +14,7 @@ for its default insecure range. Every document is parsed by core/distribution.py
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import ssl
@@ -22,7 +23,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.client import HTTPMessage
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +59,7 @@ class _SameHostAuth(urllib.request.HTTPRedirectHandler):
         fp: IO[bytes],
         code: int,
         msg: str,
-        headers: HTTPMessage,
+        headers: http.client.HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -156,7 +156,11 @@ class _Session:
     def _send(self, url: str, headers: Mapping[str, str]) -> Answer:
         try:
             return self.fetch(url, headers)
-        except (OSError, ValueError) as exc:  # URLError, timeouts, TLS, refused
+        except (
+            OSError,
+            ValueError,
+            http.client.HTTPException,
+        ) as exc:  # URLError, timeouts, TLS, refused, garbage
             reason = getattr(exc, "reason", exc)
             log.debug("registry request %s failed: %s", url, reason)
             if isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(reason):

@@ -206,4 +206,4 @@ class WaitView(_LiveLine):
         if self.elapsed >= self._next_line:
             while self._next_line <= self.elapsed:
                 self._next_line += self.every
-            console.info(f"  still {self.what[:1].lower()}{self.what[1:]}: {self._so_far()}")
+            console.info(f"  {self.what}: {self._so_far()} so far")

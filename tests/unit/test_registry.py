@@ -318,3 +318,12 @@ def test_redirects_keep_the_login_only_on_the_same_host() -> None:
     assert same is not None and same.unredirected_hdrs.get("Authorization") == "Bearer tok"
     assert other is not None and "Authorization" not in other.unredirected_hdrs
     assert other.get_header("Authorization") is None
+
+
+def test_a_registry_that_answers_garbage_is_unreachable_not_a_crash() -> None:
+    import http.client
+
+    fetch = Replay({"https://nvcr.io/v2/nvidia/pytorch/manifests/1": [http.client.BadStatusLine("garbage")]})
+    with pytest.raises(RegistryError) as caught:
+        Registry(fetch=fetch).image("nvcr.io/nvidia/pytorch:1")
+    assert caught.value.kind == "unreachable"
