@@ -109,6 +109,19 @@ class ComposeFailed(EngineError):
         self.stderr_tail = stderr_tail
 
 
+class RegistryError(EngineError):
+    """A registry did not say what an image holds (engine/registry.py): never fatal by itself.
+
+    `kind` is what went wrong, for doctor and `up` to choose their words and fix:
+    "unreachable", "tls", "denied", "unknown" or "invalid".
+    """
+
+    def __init__(self, message: str, *, kind: str, registry: str, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.kind = kind
+        self.registry = registry
+
+
 # -- the build (4), the start (5) and installs (6) ----------------------------------------
 class BuildFailed(JlcomposeError):
     exit_code = ExitCode.BUILD

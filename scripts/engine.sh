@@ -7,6 +7,9 @@
 #   scripts/engine.sh stop|status
 #   scripts/engine.sh fake-gpu|plain   restart the daemon we started, with/without a
 #                                       stand-in NVIDIA hook (test machines only)
+#   scripts/engine.sh registry-up       local registries for the pull and doctor tests; prints
+#                                       `export JLC_TEST_...` lines to eval
+#   scripts/engine.sh registry-down DIR stop them, by the PIDs registry-up kept in DIR
 #
 # A machine where `docker info` and `docker compose version` already answer is used as
 # it is: nothing is installed or started. On a fresh Debian 12 machine (as root) it installs
@@ -211,6 +214,181 @@ stop() {
   die "dockerd $pid still running after 60 s"
 }
 
+# -- local registries (the pull and doctor-before-the-pull tests) -------------------------
+# Debian's docker-registry (distribution 2.8) on 127.0.0.1, which dockerd reaches over plain
+# HTTP (127.0.0.0/8 is insecure by default): one open, one with htpasswd auth (a refused
+# login), and one with TLS from a self-signed certificate on docker0's address, where dockerd
+# verifies it (an untrusted proxy CA). They serve one storage folder per run, hard-linked from
+# a seed holding jlcompose-test/ngc-like:1's layers (pushed once per build of that image, about
+# a minute; a run then pushes only its new layers). Each run pushes to jlcompose-test/ngc-like:
+#   pull-a, pull-b   ngc-like:1 + 10 layers of fresh random bytes (100 MB), removed here after
+#                    the push, so that a pull really downloads them: one per pull test (once
+#                    built FROM, the layers stay in BuildKit's cache, and a second pull finds them)
+#   needs-newer, needs-older, require-only   configs for doctor (CUDA_DRIVER_VERSION 580.95.05,
+#                    535.104.05; only NVIDIA_REQUIRE_CUDA=cuda>=12.8)
+REGISTRY_REPO=jlcompose-test/ngc-like
+RANDOM_LAYERS_MB="4 6 8 10 12 14 12 10 8 16"
+
+registry_packages() {
+  local missing=()
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  [ ${#missing[@]} -eq 0 ] && return
+  need_root "installing ${missing[*]}"
+  log "installing from Debian: ${missing[*]}"
+  local made_policy=0  # the package's init script must not start a registry on :5000
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+  [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+  return 0
+}
+
+registry_free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# registry_config FILE ADDR STORAGE [auth HTPASSWD | tls CERT KEY]
+registry_config() {
+  {
+    printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n'
+    printf 'storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n' "$3"
+    printf 'http:\n  addr: %s\n' "$2"
+    if [ "${4:-}" = tls ]; then printf '  tls:\n    certificate: %s\n    key: %s\n' "$5" "$6"; fi
+    if [ "${4:-}" = auth ]; then printf 'auth:\n  htpasswd:\n    realm: jlcompose-test\n    path: %s\n' "$5"; fi
+  } >"$1"
+}
+
+# registry_start DIR NAME CONFIG HOST:PORT - start one, keep its PID in DIR/pids, wait until it listens
+registry_start() {
+  setsid nohup docker-registry serve "$3" >>"$1/$2.log" 2>&1 </dev/null &
+  echo $! >>"$1/pids"
+  local host=${4%:*} port=${4##*:} i
+  for ((i = 0; i < 100; i++)); do
+    if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  cat "$1/$2.log" >&2
+  die "the $2 registry did not listen on $4"
+}
+
+registry_stop_pids() {  # the registries whose PIDs DIR/pids holds, and only those
+  [ -s "$1/pids" ] || return 0
+  local pid i
+  while read -r pid; do
+    if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = docker-registry ]; then kill -TERM "$pid" 2>/dev/null || true; fi
+  done <"$1/pids"
+  while read -r pid; do
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done <"$1/pids"
+  : >"$1/pids"
+}
+
+registry_seed() {  # prints the seed folder for the jlcompose-test/ngc-like:1 present now
+  local id
+  id=$(docker image inspect --format '{{.Id}}' "$NGC_LIKE") || die "$NGC_LIKE is missing: run $0 images"
+  id=${id#sha256:}
+  local seed="$CACHE_DIR/registry-seed-${id:0:12}"
+  if [ ! -d "$seed" ]; then
+    local tmp addr
+    tmp=$(mktemp -d "$CACHE_DIR/registry-seed.XXXXXX")
+    # (this runs in $(...): the trap is the subshell's) whatever happens, nothing stays running
+    trap "registry_stop_pids '$tmp'; rm -rf '$tmp'" EXIT
+    addr="127.0.0.1:$(registry_free_port)"
+    registry_config "$tmp/config.yml" "$addr" "$tmp/data"
+    registry_start "$tmp" seed "$tmp/config.yml" "$addr"
+    log "seeding a local registry with $NGC_LIKE (once per build of that image)"
+    docker tag "$NGC_LIKE" "$addr/$REGISTRY_REPO:1"
+    docker push -q "$addr/$REGISTRY_REPO:1" >/dev/null || die "pushing $NGC_LIKE to the seed registry failed"
+    docker rmi "$addr/$REGISTRY_REPO:1" >/dev/null
+    registry_stop_pids "$tmp"
+    # another run may have made the same seed meanwhile: theirs stays
+    if mv -T "$tmp/data" "$seed" 2>/dev/null; then
+      find "$CACHE_DIR" -maxdepth 1 -name 'registry-seed-*' ! -name "registry-seed-${id:0:12}" -exec rm -rf {} + 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+  fi
+  echo "$seed"
+}
+
+# registry_push DIR ADDR TAG BASE ENV [RANDOM_MB...] - build BASE + random layers + ENV, push, untag
+registry_push() {
+  local dir=$1 ref="$2/$REGISTRY_REPO:$3" base=$4 env=$5 ctx n=0 mb
+  shift 5
+  ctx=$(mktemp -d "$dir/ctx.XXXXXX")
+  printf 'FROM %s\n' "$base" >"$ctx/Dockerfile"
+  for mb in "$@"; do
+    n=$((n + 1))
+    head -c "${mb}M" /dev/urandom >"$ctx/payload$n"
+    printf 'COPY payload%s /opt/payload/%s\n' "$n" "$n" >>"$ctx/Dockerfile"
+  done
+  printf 'ENV %s\n' "$env" >>"$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null 2>"$ctx/build.log" \
+    || { cat "$ctx/build.log" >&2; die "building $ref failed"; }
+  docker push -q "$ref" >/dev/null || { docker rmi "$ref" >/dev/null 2>&1; die "pushing $ref failed"; }
+  docker rmi "$ref" >/dev/null  # gone from here: a pull must fetch the new layers again
+  rm -rf "$ctx"
+}
+
+registry_up() {
+  registry_packages
+  image_present "$NGC_LIKE" || die "$NGC_LIKE is missing: run $0 images first"
+  mkdir -p "$CACHE_DIR"
+  local seed dir open auth tls="" password bridge
+  seed=$(registry_seed)
+  dir=$(mktemp -d /tmp/jlcompose-registry.XXXXXX)
+  : >"$dir/pids"
+  trap "registry_stop_pids '$dir'; rm -rf '$dir'" EXIT  # until it all worked
+  cp -al "$seed" "$dir/data"
+  open="127.0.0.1:$(registry_free_port)"
+  auth="127.0.0.1:$(registry_free_port)"
+  password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  htpasswd -Bbn jlc "$password" >"$dir/htpasswd" 2>/dev/null
+  registry_config "$dir/open.yml" "$open" "$dir/data"
+  registry_config "$dir/auth.yml" "$auth" "$dir/data" auth "$dir/htpasswd"
+  registry_start "$dir" open "$dir/open.yml" "$open"
+  registry_start "$dir" auth "$dir/auth.yml" "$auth"
+  bridge=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null || true)
+  if [ -n "$bridge" ]; then
+    tls="$bridge:$(registry_free_port)"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=jlcompose-test-proxy \
+      -addext "subjectAltName=IP:$bridge" -keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1
+    registry_config "$dir/tls.yml" "$tls" "$dir/data" tls "$dir/tls.crt" "$dir/tls.key"
+    registry_start "$dir" tls "$dir/tls.yml" "$tls"
+  fi
+  log "registries: $open (open), $auth (login), ${tls:-none: no docker0 address} (TLS); pushing the test images"
+  local ngc='CUDA_VERSION=13.0.2 CUDA_DRIVER_VERSION=580.95.05'
+  # shellcheck disable=SC2086  # the layer sizes are words on purpose
+  registry_push "$dir" "$open" pull-a "$NGC_LIKE" "$ngc" $RANDOM_LAYERS_MB
+  # shellcheck disable=SC2086
+  registry_push "$dir" "$open" pull-b "$NGC_LIKE" "$ngc" $RANDOM_LAYERS_MB
+  registry_push "$dir" "$open" needs-newer "$DEBIAN_IMAGE" \
+    "$ngc NVIDIA_REQUIRE_CUDA=\"cuda>=13.0 brand=tesla,driver>=535,driver<536 brand=tesla,driver>=570,driver<571\""
+  registry_push "$dir" "$open" needs-older "$DEBIAN_IMAGE" 'CUDA_VERSION=12.2.2 CUDA_DRIVER_VERSION=535.104.05'
+  registry_push "$dir" "$open" require-only "$DEBIAN_IMAGE" 'NVIDIA_REQUIRE_CUDA="cuda>=12.8"'
+  {
+    echo "export JLC_TEST_REGISTRY=$open"
+    echo "export JLC_TEST_AUTH_REGISTRY=$auth"
+    echo "export JLC_TEST_REGISTRY_LOGIN=jlc:$password"
+    echo "export JLC_TEST_TLS_REGISTRY=$tls"
+    echo "export JLC_TEST_REGISTRY_DIR=$dir"
+  } >"$dir/env"
+  trap - EXIT
+  cat "$dir/env"
+}
+
+registry_down() {
+  local dir="${1:-}" addr
+  if [ -z "$dir" ] || [ ! -f "$dir/pids" ]; then
+    die "usage: $0 registry-down DIR (the JLC_TEST_REGISTRY_DIR that registry-up printed)"
+  fi
+  registry_stop_pids "$dir"
+  for addr in $(sed -n 's/^export JLC_TEST_[A-Z_]*REGISTRY=\(.\+\)$/\1/p' "$dir/env" 2>/dev/null); do
+    docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -F "$addr/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  done
+  rm -rf "$dir"
+  log "registries stopped"
+}
+
 case "${1:-up}" in
   up)
     if engine_ready && compose_ready; then log "using the running engine: $(docker version --format '{{.Server.Version}}'), $(docker compose version --short)"
@@ -219,6 +397,8 @@ case "${1:-up}" in
   stop) stop ;;
   fake-gpu) restart_with_fake_gpu ;;
   plain) restart_plain ;;
+  registry-up) registry_up ;;
+  registry-down) registry_down "${2:-}" ;;
   status) docker version; docker compose version; docker images 'jlcompose-test/*' ;;
-  *) die "usage: $0 [up|images|stop|status|fake-gpu|plain]" ;;
+  *) die "usage: $0 [up|images|stop|status|fake-gpu|plain|registry-up|registry-down DIR]" ;;
 esac

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import os
 import shutil
 import socket
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -207,3 +210,67 @@ def module_version(cid: str, module: str) -> str:
         timeout=30,
     )
     return done.stdout.strip() if done.returncode == 0 else f"failed: {done.stderr[-300:]}"
+
+
+@dataclass(frozen=True)
+class Registries:
+    """The local registries of `scripts/engine.sh registry-up` (see docs/images.md)."""
+
+    open: str  # 127.0.0.1:PORT, no auth
+    auth: str  # 127.0.0.1:PORT, htpasswd auth
+    login: str  # "user:password" the auth registry accepts
+    tls: str  # BRIDGE_IP:PORT with a self-signed certificate, or "" without a docker0 address
+    repo: str = "jlcompose-test/ngc-like"
+
+    def ref(self, tag: str, registry: str | None = None) -> str:
+        return f"{registry or self.open}/{self.repo}:{tag}"
+
+
+def _registry_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("JLC_TEST_") and "REGISTRY" in k}
+
+
+@pytest.fixture(scope="session")
+def registries(request: pytest.FixtureRequest) -> Iterator[Registries]:
+    """scripts/test starts them (JLC_TEST_REGISTRY...); a bare pytest run starts its own, and stops them."""
+    env = _registry_env()
+    started = None
+    if not env.get("JLC_TEST_REGISTRY"):
+        done = subprocess.run(
+            ["bash", str(REPO / "scripts/engine.sh"), "registry-up"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if done.returncode != 0:  # e.g. docker-registry missing and no root to install it
+            reason = f"scripts/engine.sh registry-up failed: {done.stderr.strip()[-500:]}"
+            if request.config.getoption("--no-docker-skip"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        env = {
+            k.removeprefix("export "): v
+            for k, _, v in (line.partition("=") for line in done.stdout.splitlines() if "=" in line)
+        }
+        started = env["JLC_TEST_REGISTRY_DIR"]
+    yield Registries(
+        open=env["JLC_TEST_REGISTRY"],
+        auth=env["JLC_TEST_AUTH_REGISTRY"],
+        login=env["JLC_TEST_REGISTRY_LOGIN"],
+        tls=env.get("JLC_TEST_TLS_REGISTRY", ""),
+    )
+    if started is not None:
+        subprocess.run(["bash", str(REPO / "scripts/engine.sh"), "registry-down", started], timeout=120)
+
+
+def docker_config(folder: Path, logins: dict[str, str] | None = None) -> Path:
+    """A DOCKER_CONFIG folder with these registry -> "user:password" logins (none: not logged in)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    auths = {
+        reg: {"auth": base64.b64encode(login.encode()).decode()} for reg, login in (logins or {}).items()
+    }
+    (folder / "config.json").write_text(json.dumps({"auths": auths}))
+    return folder
+
+
+def image_present(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0

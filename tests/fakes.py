@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jlcompose.core.composemodel import service_variable
-from jlcompose.engine.api import ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
-from jlcompose.errors import BuildFailed, EngineError, LabNotRunning, StartFailed
+from jlcompose.engine.api import ContainerInfo, EngineInfo, ImageInfo, LineSink, RemoteImage, Stack
+from jlcompose.errors import BuildFailed, EngineError, ImageMissing, LabNotRunning, RegistryError, StartFailed
 
 ExecHandler = Callable[[str, Sequence[str], "str | None"], tuple[int, list[str]]]
 
@@ -37,6 +37,10 @@ class FakeEngine:
     gpu: bool = False
     exec_handler: ExecHandler | None = None
     build_lines: list[str] = field(default_factory=lambda: ["#1 [lab 1/2] FROM base", "#1 DONE 0.1s"])
+    # what registries say (an image, or the RegistryError asking raises); unknown refs raise "unknown"
+    remote: dict[str, RemoteImage | RegistryError] = field(default_factory=dict)
+    fail_pull: dict[str, ImageMissing] = field(default_factory=dict)
+    pull_lines: dict[str, list[str]] = field(default_factory=dict)  # else made from `remote`'s layers
 
     # -- helpers --------------------------------------------------------------------------
     def _seen(self, stack: Stack | None = None) -> None:
@@ -105,6 +109,38 @@ class FakeEngine:
         self._seen()
         self.calls.append(("remove_image", ref))
         self.image_store.pop(ref, None)
+
+    def remote_image(self, ref: str) -> RemoteImage:
+        self.calls.append(("remote_image", ref))
+        found = self.remote.get(ref)
+        if isinstance(found, RegistryError):
+            raise found
+        if found is None:
+            raise RegistryError(f"no image {ref}.", kind="unknown", registry=ref.split("/", maxsplit=1)[0])
+        return found
+
+    def pull(self, ref: str, service: str, on_line: LineSink) -> None:
+        """Like `docker pull` off a terminal: per-layer status lines; the image exists afterwards."""
+        self._seen()
+        self.calls.append(("pull", ref, service))
+        found = self.remote.get(ref)
+        layers = (
+            [d.removeprefix("sha256:")[:12] for d, _ in found.layers]
+            if isinstance(found, RemoteImage)
+            else []
+        )
+        lines = self.pull_lines.get(ref) or [
+            f"{ref.rpartition(':')[2]}: Pulling from {ref.rpartition(':')[0]}",
+            *(f"{layer}: Pulling fs layer" for layer in layers),
+            *(f"{layer}: Download complete" for layer in layers),
+            *(f"{layer}: Pull complete" for layer in layers),
+            f"Status: Downloaded newer image for {ref}",
+        ]
+        for line in lines:
+            on_line(line)
+        if ref in self.fail_pull:
+            raise self.fail_pull[ref]
+        self.image_envs[ref] = dict(found.env) if isinstance(found, RemoteImage) else {}
 
     def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
         self._seen(stack)

@@ -67,6 +67,20 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class RemoteImage:
+    """What a registry says about an image without pulling it: its layers and its config's ENV."""
+
+    ref: str
+    registry: str
+    layers: tuple[tuple[str, int], ...]  # (digest, compressed bytes), as the pull fetches them
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(size for _digest, size in self.layers)
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     id: str
     name: str
@@ -109,6 +123,17 @@ class Engine(Protocol):
         ...
 
     def remove_image(self, ref: str) -> None: ...
+
+    def remote_image(self, ref: str) -> RemoteImage:
+        """Ask the image's registry (manifest and config, no layers); raises RegistryError.
+
+        Credentials come from `docker login` (config.json `auths`), as the daemon's pull gets them.
+        """
+        ...
+
+    def pull(self, ref: str, service: str, on_line: LineSink) -> None:
+        """`docker pull ref`, each status line to on_line; raises ImageMissing naming service's variable."""
+        ...
 
     def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
         """Build one service, feeding each BuildKit output line to on_line; raises BuildFailed."""

@@ -9,14 +9,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
-from jlcompose.core import gpus
+from jlcompose.core.distribution import arch_of
 from jlcompose.engine import translate
-from jlcompose.engine.api import MIN_COMPOSE, ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
-from jlcompose.engine.runner import Runner, configured_host, docker_missing, log
+from jlcompose.engine.api import (
+    MIN_COMPOSE,
+    ContainerInfo,
+    EngineInfo,
+    ImageInfo,
+    LineSink,
+    RemoteImage,
+    Stack,
+)
+from jlcompose.engine.inspected import describe, image_info
+from jlcompose.engine.registry import Registry, docker_config_text, urllib_fetch
+from jlcompose.engine.runner import Runner, configured_host, decode, docker_missing, log
 from jlcompose.errors import (
     ComposeFailed,
     ComposeMissing,
@@ -25,14 +36,6 @@ from jlcompose.errors import (
     DaemonDown,
     LabNotRunning,
 )
-
-
-def _env_pairs(env: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in env or []:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
 
 
 class PowEngine:
@@ -44,6 +47,7 @@ class PowEngine:
         # containers() is asked several times per command (running? then exec); the answer
         # stays good until this engine changes something
         self._listing: dict[str, list[ContainerInfo]] = {}
+        self._arch = platform.machine()  # the daemon's, once info() has asked it
 
     # -- Engine ---------------------------------------------------------------------------
     def info(self) -> EngineInfo:
@@ -61,6 +65,7 @@ class PowEngine:
                 "Docker Compose v2 (`docker compose`) is not installed.",
                 hint=f"install the docker-compose-plugin package (Compose {minimum} or newer).",
             )
+        self._arch = str(sysinfo.architecture or self._arch)
         raw = str(compose.version)
         version = translate.parse_version(raw)
         if not version or version < MIN_COMPOSE:
@@ -88,14 +93,6 @@ class PowEngine:
             ) from None
         return dict(json.loads(text))
 
-    def _image_info(self, ref: str, image: Any) -> ImageInfo:
-        return ImageInfo(
-            ref=ref,
-            id=str(image.id),
-            labels=dict(image.config.labels or {}),
-            env=_env_pairs(image.config.env),
-        )
-
     def image(self, ref: str) -> ImageInfo | None:
         from python_on_whales.exceptions import NoSuchImage
 
@@ -106,7 +103,7 @@ class PowEngine:
                 return None
 
         found = self._runner.call(f"inspecting image {ref}", inspect)
-        return None if found is None else self._image_info(ref, found)
+        return None if found is None else image_info(ref, found)
 
     def images(self, repository: str) -> list[ImageInfo]:
         found = self._runner.call("listing images", lambda: self._docker.image.list(repository))
@@ -114,11 +111,46 @@ class PowEngine:
         for image in found:
             for tag in image.repo_tags or []:
                 if tag.rsplit(":", 1)[0] == repository:
-                    out.append(self._image_info(tag, image))
+                    out.append(image_info(tag, image))
         return out
 
     def remove_image(self, ref: str) -> None:
         self._runner.call(f"removing image {ref}", lambda: self._docker.image.remove(ref, prune=True))
+
+    def remote_image(self, ref: str) -> RemoteImage:
+        # short timeouts: an answer that takes longer is not worth delaying a pull or doctor for
+        registry = Registry(
+            fetch=urllib_fetch(timeout=5.0), docker_config=docker_config_text(), arch=arch_of(self._arch)
+        )
+        log.debug("reading the manifest and config of %s from its registry", ref)
+        return registry.image(ref)
+
+    def pull(self, ref: str, service: str, on_line: LineSink) -> None:
+        from python_on_whales.client_config import ClientNotFoundError
+        from python_on_whales.exceptions import DockerException
+
+        # python-on-whales runs `docker image pull` with pipes: per-layer status lines, no byte
+        # counts (core/pullstatus.py counts bytes from the manifest's layer sizes instead)
+        log.debug("Running command: docker image pull %s", ref)
+        seen: list[str] = []
+        try:
+            stream = cast("Iterable[tuple[str, bytes]]", self._docker.image.pull(ref, stream_logs=True))
+            for _source, raw in stream:
+                line = decode(raw)
+                seen.append(line)
+                del seen[:-40]
+                on_line(line)
+        except ClientNotFoundError:
+            raise docker_missing() from None
+        except DockerException as exc:
+            stderr = exc.stderr or "\n".join(seen)
+            if (gone := translate.engine_gone(stderr)) is not None:
+                raise gone from None
+            raise translate.pull_failure(service, ref, stderr) from None
+        except UnicodeDecodeError:  # python-on-whales decodes a failed call's stderr strictly
+            raise translate.pull_failure(service, ref, "\n".join(seen)) from None
+        except FileNotFoundError:
+            raise docker_missing() from None
 
     def build(self, stack: Stack, service: str, build_args: Mapping[str, str], on_line: LineSink) -> None:
         args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
@@ -150,28 +182,6 @@ class PowEngine:
             extra = ["--volumes"] if volumes else []
             self._runner.compose("stopping", stack, ["down", "--remove-orphans", *extra])
 
-    def _describe(self, c: Any) -> ContainerInfo:
-        # the inspect result `container.list` just fetched: each attribute of a
-        # python-on-whales Container would re-run `docker inspect` once its 10 ms cache aged
-        data = getattr(c, "_inspect_result", None) or c._get_inspect_result()
-        labels = dict(data.config.labels or {})
-        health = data.state.health.status if data.state.health else None
-        requests = getattr(data.host_config, "device_requests", None) or []
-        held = [gpus.shown(r.count, r.device_ids) for r in requests if "gpu" in str(r.capabilities)]
-        return ContainerInfo(
-            id=str(data.id),
-            name=str(data.name).lstrip("/"),
-            service=labels.get("com.docker.compose.service", ""),
-            project=labels.get("com.docker.compose.project", ""),
-            state=str(data.state.status),
-            health=str(health) if health else None,
-            image=str(data.config.image),
-            labels=labels,
-            env=_env_pairs(data.config.env),
-            gpu=bool(requests),
-            gpus=",".join(held),
-        )
-
     def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
         name = stack.project_name
         if name not in self._listing:
@@ -180,7 +190,7 @@ class PowEngine:
                 "listing containers",
                 lambda: self._docker.container.list(all=True, filters=[("label", label)]),
             )
-            self._listing[name] = [self._describe(c) for c in found]
+            self._listing[name] = [describe(c) for c in found]
         infos = list(self._listing[name])
         if services is not None:
             infos = [c for c in infos if c.service in services]
@@ -191,14 +201,14 @@ class PowEngine:
             "listing containers",
             lambda: self._docker.container.list(all=True, filters=[("name", f"^/{name}$")]),
         )
-        return [self._describe(c) for c in found]
+        return [describe(c) for c in found]
 
     def containers_publishing(self, port: int) -> list[ContainerInfo]:
         found = self._runner.call(
             "listing containers",
             lambda: self._docker.container.list(filters=[("publish", str(port))]),
         )
-        return [self._describe(c) for c in found]
+        return [describe(c) for c in found]
 
     def remove_container(self, container_id: str) -> None:
         self._listing.clear()

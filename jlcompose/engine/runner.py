@@ -46,7 +46,7 @@ def shown(cmd: list[str]) -> str:
     return shlex.join(a if len(a) <= 200 else f"{a[:60]}…({len(a)} characters)" for a in cmd)
 
 
-def _decode(raw: bytes) -> str:
+def decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\n")
 
 
@@ -111,7 +111,7 @@ class Runner:
         seen: list[str] = []
         try:
             for _source, raw in stream_stdout_and_stderr(cmd, env=dict(env or {})):
-                line = _decode(raw)
+                line = decode(raw)
                 seen.append(line)
                 del seen[:-40]
                 on_line(line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from jlcompose.core.composemodel import service_variable
+from jlcompose.core.imageref import registry_of
 from jlcompose.core.pipfailure import explain_failure
 from jlcompose.errors import (
     BuildFailed,
@@ -72,11 +73,6 @@ def start_failure(services: str, stderr: str) -> StartFailed:
     )
 
 
-def _registry(ref: str) -> str:
-    first = ref.split("/", 1)[0]
-    return first if "/" in ref and ("." in first or ":" in first or first == "localhost") else "docker.io"
-
-
 def base_image_failure(service: str, text: str) -> ImageMissing | None:
     """The build could not fetch its FROM image: which one, from where, and what to do."""
     for m in _METADATA.finditer(text):
@@ -86,25 +82,45 @@ def base_image_failure(service: str, text: str) -> ImageMissing | None:
     return None
 
 
+def pull_failure(service: str, ref: str, stderr: str) -> ImageMissing:
+    """A failed `docker pull` of a service's base image, as one sentence with its fix."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    reason = lines[-1].removeprefix("Error response from daemon: ") if lines else "no reason given"
+    return _base_image_missing(service, ref, reason)
+
+
+_DENIED = ("unauthorized", "authentication required", "no basic auth credentials", "denied", " 401 ")
+_TLS = ("x509", "certificate")
+_UNKNOWN = ("not found", "manifest unknown", "does not exist", "name unknown", "not known to registry")
+
+
 def _base_image_missing(service: str, full_ref: str, reason: str) -> ImageMissing:
     ref = full_ref.removeprefix("docker.io/library/").removeprefix("docker.io/")
-    registry = _registry(full_ref)
+    registry = registry_of(full_ref)
     variable = service_variable(service, "BASE")
-    low = reason.lower()
-    if any(w in low for w in ("unauthorized", "authentication required", "denied")):
-        why, fix = "the registry refused it (not logged in?)", f"`docker login {registry}`, then try again"
-    elif any(w in low for w in ("x509", "certificate")):
-        why, fix = (
-            "its TLS certificate is not trusted (a TLS-inspecting proxy?)",
-            "add the proxy's CA to Docker's trust (/etc/docker/certs.d/) and to docker_files/certs/",
+    low = f" {reason.lower()} "
+    local = f"set {variable} in .env to an image already on this machine (`docker images`)"
+    if "pull access denied" in low:  # Docker Hub says this for a private and a missing repository
+        why = "no such image there, or it needs a login"
+        fix = f"check the name, or `docker login {registry}`; or {local}"
+    elif any(w in low for w in _DENIED):
+        why = "the registry refused it (not logged in?)"
+        fix = f"`docker login {registry}`"
+        if registry == "nvcr.io":
+            fix += " (user `$oauthtoken`, password: your NGC API key)"
+        fix += ", then try again"
+    elif any(w in low for w in _TLS):
+        why = "its TLS certificate is not trusted (a TLS-inspecting proxy?)"
+        fix = (
+            f"put the proxy's CA certificate in /etc/docker/certs.d/{registry}/ca.crt for Docker's pull "
+            "and in docker_files/certs/ for the build"
         )
-    elif any(w in low for w in ("not found", "manifest unknown", "does not exist")):
-        why, fix = "no such image there", f"check the name, or set {variable} in .env to an image you have"
+    elif any(w in low for w in _UNKNOWN):
+        why = "no such image there"
+        fix = f"check the name and tag, or {local}"
     else:
-        why, fix = (
-            f"{registry} could not be reached",
-            f"check the network or proxy, or set {variable} in .env to an image already on this machine",
-        )
+        why = f"{registry} could not be reached"
+        fix = f"check the network or Docker's proxy settings, or {local}"
     return ImageMissing(
         f"the base image {ref} of {service} could not be fetched from {registry}: {why}.",
         hint=fix + "; the running lab (if any) was left as it was.",

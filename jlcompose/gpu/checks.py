@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -17,11 +17,6 @@ NGC_IMAGE_GB = 20  # an NGC PyTorch/TensorFlow image unpacked (techref: 20-23 GB
 MIN_FREE_GB = 25  # the image plus room for its compressed layers while they extract
 MIN_INOTIFY_WATCHES = 8192
 MIN_INOTIFY_INSTANCES = 128
-# CUDA forward compatibility (a newer CUDA on an older driver) works on data-center GPUs only
-_DATA_CENTER = re.compile(
-    r"\b(A100|A800|A30|A40|A10G?|A16|A2|H100|H800|H200|H20|GH200|B100|B200|GB200|L4|L40S?|"
-    r"T4|V100|Tesla)\b"
-)
 _WSL = re.compile(r"microsoft|wsl", re.IGNORECASE)
 
 
@@ -115,48 +110,6 @@ def check_engine_gpu(
         "containers get no GPU (none on this host): labs run on CPU",
         "`jlcompose up --cpu`; for a GPU: a driver and the NVIDIA Container Toolkit",
     )
-
-
-def _major(version: str) -> int | None:
-    m = re.match(r"\s*(\d+)", version)
-    return int(m.group(1)) if m else None
-
-
-def check_driver_for_image(image: str, env: Mapping[str, str] | None, gpus: Sequence[GpuInfo]) -> CheckResult:
-    """The host driver's major branch against the image's CUDA_DRIVER_VERSION (NGC images)."""
-    name = f"driver for {image}"
-    if env is None:
-        return CheckResult(
-            name,
-            "warn",
-            "not checked: the image is not on this machine yet",
-            "run `jlcompose up` (it pulls and builds), then doctor again",
-        )
-    needed = env.get("CUDA_DRIVER_VERSION", "")
-    need = _major(needed)
-    if need is None:
-        return CheckResult(name, "ok", "the image states no driver need (not an NGC image)")
-    if not gpus:
-        return CheckResult(
-            name,
-            "warn",
-            f"needs driver {need} or newer; no driver on this host",
-            "install the NVIDIA driver to use a GPU",
-        )
-    have = _major(gpus[0].driver)
-    cuda = env.get("CUDA_VERSION", "")
-    what = f"CUDA {cuda} needs driver {need}+ ({needed})" if cuda else f"needs driver {need}+"
-    if have is not None and have >= need:
-        return CheckResult(name, "ok", f"{what}; host has {gpus[0].driver}")
-    fix = f"upgrade the NVIDIA driver to {need} or newer, or pick an older base image in .env"
-    if all(_DATA_CENTER.search(g.name) for g in gpus):
-        return CheckResult(
-            name,
-            "warn",
-            f"{what}; host has {gpus[0].driver}: runs only through CUDA forward compatibility",
-            fix,
-        )
-    return CheckResult(name, "fail", f"{what}; host has {gpus[0].driver}", fix)
 
 
 def check_wsl(proc_version: str | None, project_dir: str) -> CheckResult:

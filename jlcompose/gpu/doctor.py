@@ -16,8 +16,8 @@ from jlcompose.core import composemodel
 from jlcompose.core.composemodel import ComposeModel, service_variable
 from jlcompose.core.envfile import read_env_file
 from jlcompose.engine.api import Engine, EngineInfo
-from jlcompose.errors import ExitCode, JlcomposeError
-from jlcompose.gpu import checks
+from jlcompose.errors import ExitCode, JlcomposeError, RegistryError
+from jlcompose.gpu import checks, driver
 from jlcompose.gpu.checks import CheckResult
 from jlcompose.gpu.nvml import GpuInfo, host_gpus
 from jlcompose.lab.http import port_in_use
@@ -113,6 +113,19 @@ def _holder(engine: Engine, port: int) -> str:
         return "another program"
 
 
+def _driver_row(engine: Engine, base: str, lab: str, gpus: list[GpuInfo]) -> CheckResult:
+    found = engine.image(base)
+    if found is None and lab:  # the lab image inherits the base image's ENV
+        found = engine.image(lab)
+    if found is not None:
+        return driver.check_driver_for_image(base, dict(found.env), gpus)
+    try:  # not pulled yet: the registry's image config holds the same ENV, without the layers
+        remote = engine.remote_image(base)
+    except RegistryError as exc:
+        return driver.check_driver_unread(base, exc)
+    return driver.check_driver_for_image(base, dict(remote.env), gpus, source="the registry")
+
+
 def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckResult]:
     info, error = _engine_info(engine)
     results = checks.check_engine(info, error)
@@ -138,11 +151,7 @@ def gather(project: Project | None, engine: Engine, host: Host) -> list[CheckRes
         if not base or base in seen:
             continue  # two labs on one base image need one check
         seen.add(base)
-        found = engine.image(base)
-        if found is None and lab:  # the lab image inherits the base image's ENV
-            found = engine.image(lab)
-        env = dict(found.env) if found is not None else None
-        results.append(checks.check_driver_for_image(base, env, gpus))
+        results.append(_driver_row(engine, base, lab, gpus))
 
     root = str(project.root) if project is not None else os.getcwd()
     results.append(checks.check_wsl(host.read("/proc/version"), root))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 
 from jlcompose import console
@@ -14,6 +15,7 @@ from jlcompose.lab import fastpath
 from jlcompose.lab.build import HASH_LABEL
 from jlcompose.lab.http import port_in_use, wait_ready
 from jlcompose.lab.targets import Target
+from jlcompose.lab.waiting import WaitView
 from jlcompose.project import Project
 from jlcompose.state import ServiceState, State
 
@@ -27,8 +29,10 @@ def decide_cpu(project: Project, engine: Engine, gpu: str, engine_key: str, imag
     fresh = supported is None
     if supported is None:
         # one throwaway container per engine; the answer is remembered in .jlcompose/state.json
-        console.info("checking whether this Docker engine can give containers a GPU ...")
-        answer = engine.gpu_probe(image)
+        what = f"checking whether this Docker engine can give containers a GPU (a throwaway {image})"
+        with WaitView(what) as probe:
+            answer = engine.gpu_probe(image)
+        console.info(f"GPU probe: {'GPUs given' if answer else 'no GPU'}, after {probe.elapsed:.1f} s")
         project.state.update(lambda s: s.gpu_support.update({engine_key: answer}))
         supported = answer
     if supported:
@@ -167,7 +171,18 @@ def _wait(
         return any(c.running for c in engine.containers(stack, [name]))
 
     timeout = project.config.wait_timeout
-    if not wait_ready(target.address, token, timeout=timeout, still_alive=alive):
+    address = target.address
+    # a lab that answers within a second (one kept running, say) needs no progress line
+    started = time.monotonic()
+    if wait_ready(address, token, timeout=min(1.0, timeout), still_alive=alive):
+        return
+    awaited = f"{name}: waiting for JupyterLab to answer on http://{address.host}:{address.port}"
+    with WaitView(awaited, limit=timeout):
+        left = timeout - (time.monotonic() - started)
+        ready = left > 0 and wait_ready(address, token, timeout=left, still_alive=alive)
+    if ready:
+        console.ok(f"{name}: JupyterLab answered after {time.monotonic() - started:.1f} s")
+    else:
         tail: list[str] = []
         engine.logs(stack, name, follow=False, tail=20, on_line=tail.append)
         raise StartFailed(

@@ -9,7 +9,7 @@ from pathlib import Path
 from jlcompose.core import hashing, quickbuild
 from jlcompose.core.composemodel import Address, ComposeModel
 from jlcompose.core.includes import include_paths
-from jlcompose.engine.api import Engine
+from jlcompose.engine.api import Engine, ImageInfo
 from jlcompose.errors import RequirementError
 from jlcompose.project import Project, Service
 
@@ -69,7 +69,13 @@ class Target:
         return f"{self.repo}:{self.tag}"
 
 
-def resolve(engine: Engine, model: ComposeModel, inputs: Iterable[ServiceInputs]) -> dict[str, Target]:
+def resolve(
+    engine: Engine,
+    model: ComposeModel,
+    inputs: Iterable[ServiceInputs],
+    bases: Mapping[str, ImageInfo | None] | None = None,
+) -> dict[str, Target]:
+    """Hash each service; `bases` are base images already looked up (pull.ensure_bases)."""
     out: dict[str, Target] = {}
     for given in inputs:
         svc = model.service(given.service.name)
@@ -77,7 +83,7 @@ def resolve(engine: Engine, model: ComposeModel, inputs: Iterable[ServiceInputs]
         args = {k: v for k, v in svc.checked_build_args().items() if k != "JLC_HASH"}
         base = svc.base_image
         # a local base rebuilt under the same tag must count as a change
-        found = engine.image(base) if base else None
+        found = (bases[base] if bases is not None and base in bases else engine.image(base)) if base else None
         base_id = found.id if found else None
         out[svc.name] = Target(
             inputs=given,

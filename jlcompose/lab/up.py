@@ -12,7 +12,7 @@ from jlcompose.core.composemodel import Address
 from jlcompose.engine.api import Engine
 from jlcompose.errors import ConfigError
 from jlcompose.files import atomic_write
-from jlcompose.lab import build, fastpath, ports, start
+from jlcompose.lab import build, fastpath, ports, pull, start
 from jlcompose.lab.http import lab_url
 from jlcompose.lab.targets import collect_inputs, resolve, tags_of
 from jlcompose.project import Project
@@ -59,7 +59,8 @@ def up(
         if context_stale:
             build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
-        targets = resolve(engine, model, inputs.values())
+        bases = pull.ensure_bases(engine, model, chosen, pull=not no_build)  # --no-build pulls nothing
+        targets = resolve(engine, model, inputs.values(), bases)
         tags = tags_of(targets)
         stack = project.stack(cpu=gpu == "cpu", tags=tags, extra_files=gpu_files)
         for target in targets.values():

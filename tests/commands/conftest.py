@@ -42,4 +42,5 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def engine() -> FakeEngine:
-    return FakeEngine(compose_config=compose_config())
+    # the base image is already on this machine: a pull is what tests/commands/test_pull.py tries
+    return FakeEngine(compose_config=compose_config(), image_envs={"base:1": {}})

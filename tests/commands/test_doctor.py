@@ -7,19 +7,27 @@ from typing import Any
 
 import pytest
 
-from jlcompose.engine.api import ContainerInfo, EngineInfo
-from jlcompose.errors import ComposeFailed, ComposeTooOld, DaemonDown, EngineError
+from jlcompose.engine.api import ContainerInfo, EngineInfo, RemoteImage
+from jlcompose.errors import ComposeFailed, ComposeTooOld, DaemonDown, EngineError, RegistryError
 from jlcompose.gpu import checks
 from jlcompose.gpu import doctor as doctor_module
+from jlcompose.gpu import driver as driver_checks
 from jlcompose.gpu.doctor import Host, doctor
 from jlcompose.gpu.nvml import GpuInfo
 from jlcompose.project import Project
+from tests.commands.conftest import compose_config
 from tests.fakes import FakeEngine
 
 H200 = [GpuInfo(0, "NVIDIA H200", "580.159.04", 143771.0)]
 WSL = "Linux version 5.15.153.1-microsoft-standard-WSL2 (root@1c602f52c2e4) #1 SMP"
 LINUX = "Linux version 6.1.0-27-amd64 (debian-kernel@lists.debian.org) #1 SMP Debian"
 NGC_ENV = {"CUDA_VERSION": "13.0.2", "CUDA_DRIVER_VERSION": "580.95.05"}
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    """No image on this machine yet (the commands' conftest has the base image pulled)."""
+    return FakeEngine(compose_config=compose_config())
 
 
 # -- pure checks ------------------------------------------------------------------------
@@ -75,7 +83,7 @@ def test_engine_gpu_probe() -> None:
     ],
 )
 def test_driver_against_the_image(driver: str, gpu: str, status: str) -> None:
-    result = checks.check_driver_for_image(
+    result = driver_checks.check_driver_for_image(
         "nvcr.io/nvidia/pytorch:25.10-py3", NGC_ENV, [GpuInfo(0, gpu, driver, None)]
     )
     assert result.status == status
@@ -85,10 +93,10 @@ def test_driver_against_the_image(driver: str, gpu: str, status: str) -> None:
 
 
 def test_driver_check_without_what_it_needs() -> None:
-    assert checks.check_driver_for_image("b", None, H200).status == "warn"  # not pulled yet
-    plain = checks.check_driver_for_image("python:3.11", {"PATH": "/usr/bin"}, H200)
+    assert driver_checks.check_driver_for_image("b", None, H200).status == "warn"  # not pulled yet
+    plain = driver_checks.check_driver_for_image("python:3.11", {"PATH": "/usr/bin"}, H200)
     assert plain.status == "ok" and "no driver need" in plain.detail
-    assert checks.check_driver_for_image("b", NGC_ENV, []).status == "warn"
+    assert driver_checks.check_driver_for_image("b", NGC_ENV, []).status == "warn"
 
 
 def test_wsl() -> None:
@@ -276,3 +284,99 @@ def test_a_port_held_by_another_project_names_it(
     )
     assert rows["port 18889"]["detail"].endswith("is used by another program")
     assert code == 0  # warnings: `up` moves the labs by itself
+
+
+# -- doctor before the pull: the image config from the registry -------------------------
+REQUIRE = "cuda>=13.0 brand=tesla,driver>=535,driver<536 brand=nvidia,driver>=570,driver<571"
+
+
+@pytest.mark.parametrize(
+    ("env", "need", "compat"),
+    [
+        ({"CUDA_DRIVER_VERSION": "580.95.05", "NVIDIA_REQUIRE_CUDA": REQUIRE}, 580, (535, 570)),
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=12.8"}, 570, ()),
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=12.7 brand=tesla,driver>=470,driver<471"}, 560, (470,)),
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=14.1"}, 580, ()),  # newer than the table: its last row
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=10.2"}, None, ()),
+        ({"PATH": "/usr/bin"}, None, ()),
+    ],
+)
+def test_what_an_image_env_needs(env: dict[str, str], need: int | None, compat: tuple[int, ...]) -> None:
+    found = driver_checks.driver_need(env)
+    assert (found.need, found.compat if need else ()) == (need, compat)
+
+
+def test_forward_compatibility_only_on_the_branches_the_image_lists() -> None:
+    env = {"CUDA_VERSION": "13.0.2", "CUDA_DRIVER_VERSION": "580.95.05", "NVIDIA_REQUIRE_CUDA": REQUIRE}
+    h100 = [GpuInfo(0, "NVIDIA H100 80GB HBM3", "570.124.06", None)]
+    listed = driver_checks.check_driver_for_image("img", env, h100, source="the registry")
+    assert listed.status == "warn"
+    assert listed.detail == (
+        "CUDA 13.0.2 needs driver 580+ (580.95.05); host has 570.124.06 (read from the registry, not pulled): "
+        "runs only through CUDA forward compatibility (the image accepts branch 570)"
+    )
+    unlisted = driver_checks.check_driver_for_image(
+        "img", env, [GpuInfo(0, "NVIDIA H100", "550.54.15", None)]
+    )
+    assert unlisted.status == "fail" and "not one of the branches it accepts (535, 570)" in unlisted.detail
+
+
+def test_doctor_reads_a_base_image_that_is_not_here_from_its_registry(
+    project: Project, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.remote["base:1"] = RemoteImage("base:1", "docker.io", (("sha256:" + "a" * 64, 10),), NGC_ENV)
+    rtx = [GpuInfo(0, "NVIDIA GeForce RTX 4090", "570.86.15", None)]
+    code, rows = _run(project, engine, fake_host(gpus=rtx), capsys)
+    assert rows["driver for base:1"] == {
+        "name": "driver for base:1",
+        "status": "fail",
+        "detail": "CUDA 13.0.2 needs driver 580+ (580.95.05); host has 570.86.15 (read from the registry, not pulled)",
+        "fix": "upgrade the NVIDIA driver to 580 or newer, or pick an older base image in .env",
+    }
+    assert code == 1 and ("remote_image", "base:1") in engine.calls
+    assert not any(c[0] == "pull" for c in engine.calls)
+    engine.calls.clear()
+    engine.image_envs["base:1"] = NGC_ENV  # once pulled, the local image answers
+    _run(project, engine, fake_host(gpus=rtx), capsys)
+    assert ("remote_image", "base:1") not in engine.calls
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "fix"),
+    [
+        (
+            "denied",
+            "nvcr.io wants a login for nvcr.io/nvidia/pytorch:25.10-py3.",
+            "`docker login nvcr.io`, then doctor again",
+        ),
+        (
+            "unknown",
+            "nvcr.io has no image nvcr.io/nvidia/pytorch:25.10-py3.",
+            "check the base image's name and tag in .env",
+        ),
+        (
+            "unreachable",
+            "nvcr.io could not be reached.",
+            "check the network, or run `jlcompose up` (it pulls), then doctor again",
+        ),
+        (
+            "tls",
+            "the TLS certificate of nvcr.io is not trusted here.",
+            "trust the proxy's CA (/etc/docker/certs.d/nvcr.io/ca.crt, the system's store)",
+        ),
+    ],
+)
+def test_a_registry_that_does_not_say_is_a_warning_with_its_fix(
+    project: Project,
+    engine: FakeEngine,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    message: str,
+    fix: str,
+) -> None:
+    engine.remote["base:1"] = RegistryError(message, kind=kind, registry="nvcr.io")
+    code, rows = _run(project, engine, fake_host(gpus=H200), capsys)
+    row = rows["driver for base:1"]
+    assert (row["status"], row["fix"]) == ("warn", fix)
+    assert row["detail"] == f"not checked: not pulled, and {message.rstrip('.')}"
+    assert code == 0
