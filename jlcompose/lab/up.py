@@ -48,14 +48,16 @@ def up(
     # Compose checks .env and the compose files here, also before anything is written
     model = _model(project, engine, gpu, gpu_files)
     _check_model(project, model, chosen)
-    if ports.move_taken(project, engine, project.stack(cpu=gpu == "cpu"), model, chosen):
-        model = _model(project, engine, gpu, gpu_files)  # with the new ports
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
+        # what runs is looked at only now: another `up` may have started the lab meanwhile
+        moved = ports.move_taken(project, engine, project.stack(cpu=gpu == "cpu"), model, chosen)
         if project.state.read_token() is None:  # the first `up`: the config again, with its token
             token = project.state.token()
             model = _model(project, engine, gpu, gpu_files)
         else:
             token = project.state.token()
+            if moved:
+                model = _model(project, engine, gpu, gpu_files)  # with the new ports
         if context_stale:
             build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
