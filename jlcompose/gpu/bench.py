@@ -103,6 +103,15 @@ class UtilSampler:
         if index is not None:
             self._open(index, uuid)
 
+    @classmethod
+    def from_reader(
+        cls, read: Callable[[], float], source: str, *, settle_s: float = SETTLE_S, interval_s: float = 0.1
+    ) -> UtilSampler:
+        """A sampler around any reading function (a test's, or another driver query)."""
+        sampler = cls(None, settle_s=settle_s, interval_s=interval_s)
+        sampler._read, sampler.source = read, source
+        return sampler
+
     def _open(self, index: int, uuid: str | None) -> None:
         try:
             pynvml = _import("pynvml")
@@ -680,11 +689,12 @@ def _tf32(tf: Any, enabled: bool) -> Iterator[None]:
 
 
 def _tf_copies(b: Bench, t: _TF) -> None:
-    np, tf = _import("numpy"), t.tf  # TensorFlow depends on NumPy
+    tf = t.tf
     n = b.size["copy_mib"] * 2**20 // 4
     gb = n * 4 / 1e9
-    host = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
     if not t.cuda:
+        np = _import("numpy")  # TensorFlow depends on NumPy
+        host = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
         other = np.empty_like(host)
         b.row("h2d_pageable", "GB/s", gb, lambda: np.copyto(other, host), note=HOST_MEMCPY)
         b.skip("h2d_pinned", "GB/s", NO_GPU_PINNED)
@@ -692,7 +702,7 @@ def _tf_copies(b: Bench, t: _TF) -> None:
         b.skip("d2h_pinned", "GB/s", NO_GPU_PINNED)
         return
     with tf.device("/CPU:0"):
-        hosts = [tf.constant(host), tf.constant(host + 1)]
+        hosts = [tf.random.normal([n]), tf.random.normal([n])]
     with tf.device(t.dev):
         gpus = [tf.random.normal([n]), tf.random.normal([n])]
     h2d, d2h = tf_copy_steps(tf, t.dev, hosts, gpus, t.done)
