@@ -19,8 +19,11 @@ from typing import Any
 
 DEPRECATED = "Please use the new API settings to control TF32 behavior"
 MIXED = "you have used mix of the legacy and new APIs"
-PRECISIONS = {"generic": ("ieee", "tf32", "bf16", "none"), "mkldnn": ("ieee", "tf32", "bf16", "none")}
-PRECISIONS["cuda"] = ("ieee", "tf32", "none")
+PRECISIONS: dict[str, tuple[str, ...]] = {
+    "generic": ("ieee", "tf32", "bf16", "none"),
+    "mkldnn": ("ieee", "tf32", "bf16", "none"),
+    "cuda": ("ieee", "tf32", "none"),
+}
 
 
 class Context:

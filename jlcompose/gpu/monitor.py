@@ -166,7 +166,7 @@ def show_summary(summaries: list[GpuSummary], warnings: list[str]) -> None:
         )
     console.err.print(table)
     if any(s.first_dropped for s in summaries):
-        console.info("the first sample of each GPU covers the time before monitoring began: not in the summary")
+        console.info("not in the summary: each GPU's first sample (it covers the time before monitoring)")
     for line in warnings:
         console.warn(line)
     if dmon.underused(summaries):
