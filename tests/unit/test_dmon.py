@@ -111,9 +111,9 @@ def test_a_single_sample_is_kept() -> None:
 
 
 def test_dmon_s_um_header_of_current_drivers() -> None:
-    # `-s um` on drivers 535 and later, as NVIDIA documents it: the frame-buffer columns after
-    # the utilization ones (ccpm: confidential-compute protected memory). Not yet captured from
-    # a real driver here: scripts/gpu-check.sh saves one (tests/data/dmon/ is where it goes).
+    # `-s um` as current drivers are expected to print it: the memory columns after the
+    # utilization ones (ccpm: confidential-compute protected memory). Not yet captured from a
+    # real driver: scripts/gpu-check.sh saves one (for tests/data/dmon/).
     text = (
         "# gpu     sm    mem    enc    dec    jpg    ofa     fb   bar1   ccpm \n"
         "# Idx      %      %      %      %      %      %     MB     MB     MB \n"
