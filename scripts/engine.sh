@@ -227,7 +227,7 @@ sys.exit(1)' "$tmp"/*.whl; then
   fw_pip_download "$tmp" "${deps[@]}"
   [ ${#nodeps[@]} -eq 0 ] || fw_pip_download "$tmp" --no-deps "${nodeps[@]}"
   local want; for want in "${deps[@]}" "${nodeps[@]}"; do
-    want=${want%%[=<>]*}; want=${want//-/_}
+    want=${want%%[=<>~!]*}; want=${want//-/_}
     compgen -G "$tmp/${want}-*.whl" >/dev/null || { rm -rf "$tmp"; die "no wheel for $want came down (see pip's message above)"; }
   done
   if compgen -G "$tmp/nvidia_*.whl" >/dev/null; then rm -rf "$tmp"; die "CUDA libraries came with $name: refusing a GPU build"; fi
@@ -263,11 +263,13 @@ ensure_framework_images() {
   fw_image "$FW_TORCH_IMAGE" "$dir" \
     "python3 -c 'import torch, numpy, matplotlib; assert torch.__version__.startswith(\"$FW_TORCH_VERSION\"), torch.__version__'" \
     "$pip torch==$FW_TORCH_VERSION numpy matplotlib"
-  # tf_keras without its dependencies: it asks for `tensorflow`, the GPU build's name
-  dir=$(fw_wheels "tf-$FW_TF_VERSION" "tensorflow-cpu==$FW_TF_VERSION" matplotlib -- "tf-keras==$FW_TF_VERSION")
+  # tf_keras without its dependencies: it asks for `tensorflow`, the GPU build's name. Its
+  # releases follow TensorFlow's minor versions (2.17.0 for TensorFlow 2.17.x).
+  local keras2="tf-keras~=${FW_TF_VERSION%.*}.0"
+  dir=$(fw_wheels "tf-$FW_TF_VERSION" "tensorflow-cpu==$FW_TF_VERSION" matplotlib -- "$keras2")
   fw_image "$FW_TF_IMAGE" "$dir" \
     "python3 -c 'import tensorflow as tf, tf_keras, matplotlib; assert tf.__version__ == \"$FW_TF_VERSION\", tf.__version__'" \
-    "$pip tensorflow-cpu==$FW_TF_VERSION matplotlib && $pip --no-deps tf-keras==$FW_TF_VERSION"
+    "$pip tensorflow-cpu==$FW_TF_VERSION matplotlib && $pip --no-deps '$keras2'"
   log "framework test images present: $FW_TORCH_IMAGE $FW_TF_IMAGE"
 }
 
