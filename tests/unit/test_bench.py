@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -351,10 +352,14 @@ def test_command_runs_the_source_in_each_lab(
     project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
+    applied = {"path": command.LAB_STARTUP, "applied": True, "error": None}
+    failed = {"path": command.LAB_STARTUP, "applied": False, "error": "FileNotFoundError: x"}
+    settings = {"cudnn_benchmark": True, "fp32_precision": {"matmul": "tf32", "conv": "tf32", "rnn": "tf32"}}
     replies = {
-        "torch": {"schema": 2, "quick": False, "frameworks": [TORCH], "missing": {}},
-        "tf": {"schema": 2, "quick": False, "frameworks": [TF], "missing": {}},
+        "torch": {"schema": 2, "quick": False, "startup": applied, "missing": {}},
+        "tf": {"schema": 2, "quick": False, "startup": failed, "frameworks": [TF], "missing": {}},
     }
+    replies["torch"]["frameworks"] = [{**TORCH, "settings": settings}]
 
     def handler(service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
         assert argv[:2] == ["python3", "-c"] and argv[2] == command.bench_source()
@@ -365,12 +370,16 @@ def test_command_runs_the_source_in_each_lab(
     engine = FakeEngine(exec_handler=handler)
     _running(engine, "torch", "tf")
     assert command.bench(project, engine, ["torch", "tf"], quick=False, as_json=False) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "tf / torch" in out and "0.96x" in out and "pinned vs pageable copy to GPU: 6.10x" in out
-    capsys.readouterr()
+    assert "defaults: cuDNN benchmark on; fp32 precision: matmul tf32, conv tf32, rnn tf32" in out
+    assert f"torch: measured with the kernel start-up defaults ({command.LAB_STARTUP})" in err
+    assert "tf: measured with the start-up file" in err and "did not run (FileNotFoundError: x)" in err
     assert command.bench(project, engine, ["torch"], quick=False, as_json=True) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["runs"][0]["where"] == "torch" and doc["runs"][0]["frameworks"] == [TORCH]
+    assert (
+        doc["runs"][0]["where"] == "torch" and doc["runs"][0]["frameworks"] == replies["torch"]["frameworks"]
+    )
 
 
 def test_command_refusals(project: Project) -> None:
@@ -497,3 +506,20 @@ def test_tf_copy_rows_as_the_benchmark_runs_them() -> None:
         assert len(tf.big(kind)) == calls, (name, tf.moved)
         assert rows[name]["value"] > 0
     assert rows["h2d_pinned"]["skipped"] == bench.NO_TF_PINNED
+
+
+def test_startup_file_runs_first_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    startup = tmp_path / "startup.py"
+    startup.write_text("import os\nos.environ['JLC_BENCH_TEST_MARK'] = 'ran'\n")
+    monkeypatch.delenv("JLC_BENCH_TEST_MARK", raising=False)
+    monkeypatch.setitem(bench.BENCHES, "torch", ("json", lambda quick, progress: {"framework": "torch"}))
+    result = bench.run(["torch"], quick=True, startup=str(startup))
+    assert result["startup"] == {"path": str(startup), "applied": True, "error": None}
+    assert os.environ["JLC_BENCH_TEST_MARK"] == "ran"
+    missing = bench.run(["torch"], quick=True, startup=str(tmp_path / "absent.py"))
+    assert missing["startup"]["applied"] is False
+    assert missing["startup"]["error"].startswith("FileNotFoundError")
+    assert "did not run" in bench.format_text(missing).splitlines()[0]
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('no')\n")
+    assert bench.run(["torch"], quick=True, startup=str(broken))["startup"]["error"] == "RuntimeError: no"
