@@ -21,7 +21,7 @@
 #   bench.json, bench.txt       `python -m jlcompose.gpu.bench --json --startup ...`, full sizes
 #   dmon-um-bench.txt           dmon -s um during the benchmark
 #   monitor.json                `jlcompose monitor --count 5 --json` during the benchmark
-#   bench-tf.json               TensorFlow's half, where TensorFlow sees the GPU
+#   bench-tf.json               TensorFlow's half (and memory growth), where TensorFlow sees the GPU
 #   example.ipynb, example.txt  examples/lstm_comparison.ipynb at full size, where nbconvert is
 #   checks.txt                  one PASS/FAIL/SKIP line per check, for the session to read first
 set -uo pipefail
@@ -155,6 +155,18 @@ kill "$dmon_pid" 2>/dev/null; wait "$dmon_pid" 2>/dev/null
 if "$PY" -c 'import tensorflow as tf, sys; sys.exit(0 if tf.config.list_physical_devices("GPU") else 1)' 2>/dev/null; then
   timeout 400 "$PY" -m jlcompose.gpu.bench --json --only tf --startup "$STARTUP" >"$OUT/bench-tf.json" 2>"$OUT/bench-tf.log" \
     && check PASS "TensorFlow bench ran" || check FAIL "TensorFlow bench failed (bench-tf.log)"
+  for growth in true false; do  # the labs set TF_FORCE_GPU_ALLOW_GROWTH=true: memory as needed
+    TF_FORCE_GPU_ALLOW_GROWTH=$growth TF_CPP_MIN_LOG_LEVEL=2 timeout 120 "$PY" - "$growth" >>"$CHECKS" 2>/dev/null <<'EOF'
+import os, subprocess, sys
+import tensorflow as tf
+tf.ones([1024]).numpy()
+query = ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"]
+used = {int(p): float(m) for p, m in (l.split(",") for l in subprocess.run(query, capture_output=True, text=True).stdout.splitlines() if l.strip())}
+mine = used.get(os.getpid())
+ok = mine is not None and ((mine < 4096) if sys.argv[1] == "true" else (mine > 16384))
+print("PASS" if ok else "FAIL", f"TF_FORCE_GPU_ALLOW_GROWTH={sys.argv[1]}: TensorFlow holds {mine} MiB after one small op")
+EOF
+  done
 else
   check SKIP "TensorFlow with a GPU is not installed here: the TensorFlow GPU rows stay unmeasured"
 fi
