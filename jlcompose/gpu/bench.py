@@ -53,6 +53,22 @@ SIZES: dict[str, dict[str, Any]] = {
         "warmup": 1,
     },
 }
+# every framework reports these rows, in this order: measured, or skipped with a reason
+ROWS = (
+    "h2d_pageable",
+    "h2d_pinned",
+    "d2h_pageable",
+    "d2h_pinned",
+    "matmul_fp32",
+    "matmul_tf32",
+    "matmul_fp16_amp",
+    "matmul_bf16_amp",
+    "lstm_fp32",
+    "lstm_amp",
+    "conv_autotune_off",
+    "conv_autotune_on",
+    "conv_amp_channels_last",
+)
 LSTM_CLASSES = 10
 MAX_REPEATS = 2000
 # NVML averages utilization over a sample period of 1/6 s to 1 s, by product: a reading taken

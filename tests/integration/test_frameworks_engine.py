@@ -28,21 +28,7 @@ pytestmark = pytest.mark.docker
 TORCH_IMAGE = "jlcompose-test/torch-cpu:" + os.environ.get("JLC_TEST_TORCH_VERSION", "2.13.0")
 TF_IMAGE = "jlcompose-test/tf-cpu:" + os.environ.get("JLC_TEST_TF_VERSION", "2.21.0")
 SAVED = REPO / ".test-cache" / "frameworks"  # the CI run's figures, for docs/gpu.md
-ROWS = [
-    "h2d_pageable",
-    "h2d_pinned",
-    "d2h_pageable",
-    "d2h_pinned",
-    "matmul_fp32",
-    "matmul_tf32",
-    "matmul_fp16_amp",
-    "matmul_bf16_amp",
-    "lstm_fp32",
-    "lstm_amp",
-    "conv_autotune_off",
-    "conv_autotune_on",
-    "conv_amp_channels_last",
-]
+ROWS = list(bench.ROWS)
 MEASURED_ON_CPU = ("h2d_pageable", "d2h_pageable", "matmul_fp32", "lstm_fp32", "conv_autotune_off")
 
 
