@@ -494,16 +494,15 @@ def _torch_lstm(b: Bench, torch: Any, dev: Any, cuda: bool) -> None:
     def loss(logits: Any) -> Any:
         return torch.nn.functional.cross_entropy(logits.float(), labels)
 
+    def adamw(params: Any) -> Any:
+        return torch.optim.AdamW(params, lr=1e-3)
+
     rnn = torch_precision(torch)["rnn"]
     for name, mixed in (("lstm_fp32", False), ("lstm_amp", True)):
         torch.manual_seed(0)  # a fresh model and optimizer per row, as the probe
         model = torch_lstm(torch, layers, inp, hid).to(dev)
-
-        def adamw(params: Any) -> Any:
-            return torch.optim.AdamW(params, lr=1e-3)
-
         step = _torch_trainer(torch, dev, cuda, model=model, x=x, loss_fn=loss, mixed=mixed, opt=adamw)
-        note = f"fp32; cuDNN RNN precision {rnn} (the kernel's)" if cuda else None
+        note = f"fp32; cuDNN RNN precision {rnn}" if cuda else None
         b.row(name, "seq/s", batch, step, note=_amp_note(cuda) if mixed else note)
 
 
@@ -772,7 +771,7 @@ def _tf_lstm(b: Bench, t: _TF) -> None:
     tf32 = "on" if tf.config.experimental.tensor_float_32_execution_enabled() else "off"
     for name, policy in (("lstm_fp32", "float32"), ("lstm_amp", t.mixed)):
         model = t.compiled(build, policy, adamw, xent)
-        note = f"fp32; TF32 {tf32} (the kernel's)" if policy == "float32" else f"keras {policy}"
+        note = f"fp32; TF32 {tf32}" if policy == "float32" else f"keras {policy}"
         b.row(name, "seq/s", batch, t.trainer(model, x, y), note=f"{note}; {TF_NO_XLA}")
 
 
