@@ -4,6 +4,7 @@
 #
 #   scripts/engine.sh up          engine + Compose (install and start only what is missing)
 #   scripts/engine.sh images      the small local test images (below)
+#   scripts/engine.sh frameworks  the framework test images: CPU PyTorch and TensorFlow labs
 #   scripts/engine.sh stop|status
 #   scripts/engine.sh fake-gpu|plain   restart the daemon we started, with/without a
 #                                       stand-in NVIDIA hook (test machines only)
@@ -179,6 +180,100 @@ CMD ["bash"]
 EOD
   fi
   log "test images present: $DEBIAN_IMAGE $PYTHON_IMAGE $LAB_BASE $NGC_LIKE"
+}
+
+# -- framework test images -------------------------------------------------------------
+# jlcompose-test/torch-cpu:VERSION and jlcompose-test/tf-cpu:VERSION: the local lab base plus a
+# CPU build of PyTorch / TensorFlow (with tf_keras, so both Keras 2 and Keras 3 can be tested)
+# and matplotlib, as NGC's images have it. tests/integration/test_frameworks_engine.py runs the
+# benchmark, the kernel start-up defaults and examples/ in labs built FROM them.
+# The wheels come from this host's pip, the way scripts/test gets torch for the host tests (it
+# resolves torch to its CPU build here: PyPI's Linux torch would drag ~3 GB of CUDA libraries),
+# into $CACHE_DIR/wheels/, once. The image is made by installing them with --no-index in a
+# container without network (the wheels bind-mounted, so they stay out of the image) and
+# committing it; a new wheel set (another version) makes a new image.
+FW_TORCH_VERSION="${JLC_TEST_TORCH_VERSION:-2.13.0}"
+FW_TF_VERSION="${JLC_TEST_TF_VERSION:-2.21.0}"
+FW_TORCH_IMAGE=jlcompose-test/torch-cpu:$FW_TORCH_VERSION
+FW_TF_IMAGE=jlcompose-test/tf-cpu:$FW_TF_VERSION
+
+fw_pip_download() {  # DIR PIP-DOWNLOAD-ARGS...: this host's pip, quiet but for errors
+  local dir=$1; shift
+  python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: -d "$dir" "$@" 2>&1 \
+    | grep -v '^WARNING: Location' >&2 || true
+}
+
+fw_wheels() {  # NAME REQUIREMENT... [-- NO-DEPS-REQUIREMENT...]: prints the cached wheel folder
+  local name=$1; shift
+  local dir="$CACHE_DIR/wheels/$name"
+  if [ -f "$dir/.complete" ]; then echo "$dir"; return; fi
+  python3 -m pip --version >/dev/null 2>&1 || install_packages
+  local tmp="$dir.tmp.$$" deps=() nodeps=() seen=0 arg
+  for arg in "$@"; do
+    if [ "$arg" = -- ]; then seen=1; elif [ $seen = 0 ]; then deps+=("$arg"); else nodeps+=("$arg"); fi
+  done
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  log "downloading wheels for $name: ${deps[*]} ${nodeps[*]}"
+  # the framework alone first: a torch that would pull CUDA libraries stops here, not after 3 GB
+  fw_pip_download "$tmp" --no-deps "${deps[0]}"
+  if python3 -c 'import sys, zipfile
+for whl in sys.argv[1:]:
+    z = zipfile.ZipFile(whl)
+    meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+    reqs = [l.lower() for l in z.read(meta).decode().splitlines() if l.lower().startswith("requires-dist:")]
+    if any(r.startswith("requires-dist: nvidia-") and "extra ==" not in r for r in reqs):
+        sys.exit(0)
+sys.exit(1)' "$tmp"/*.whl; then
+    rm -rf "$tmp"
+    die "this host's pip resolves ${deps[0]} to a CUDA build; give it a CPU one (e.g. PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)"
+  fi
+  fw_pip_download "$tmp" "${deps[@]}"
+  [ ${#nodeps[@]} -eq 0 ] || fw_pip_download "$tmp" --no-deps "${nodeps[@]}"
+  local want; for want in "${deps[@]}" "${nodeps[@]}"; do
+    want=${want%%[=<>~!]*}; want=${want//-/_}
+    compgen -G "$tmp/${want}-*.whl" >/dev/null || { rm -rf "$tmp"; die "no wheel for $want came down (see pip's message above)"; }
+  done
+  if compgen -G "$tmp/nvidia_*.whl" >/dev/null; then rm -rf "$tmp"; die "CUDA libraries came with $name: refusing a GPU build"; fi
+  touch "$tmp/.complete"; rm -rf "$dir"; mv "$tmp" "$dir"
+  echo "$dir"
+}
+
+fw_image() {  # IMAGE WHEEL-DIR CHECK INSTALL-COMMAND: committed from a lab-base container
+  local image=$1 dir=$2 check=$3 install=$4
+  local digest; digest=$(cd "$dir" && ls -1 ./*.whl | sha256sum | cut -c1-16)
+  if image_present "$image" \
+      && [ "$(docker image inspect -f '{{index .Config.Labels "org.jlcompose.test.wheels"}}' "$image")" = "$digest" ]; then
+    return
+  fi
+  log "building $image from $dir (offline install)"
+  local name="jlct-fw-build-$$-$RANDOM" start=$SECONDS
+  if ! docker run --name "$name" --network none -v "$dir:/wheels:ro" "$LAB_BASE" \
+      sh -c "set -e; $install; $check" >"$CACHE_DIR/build.log" 2>&1; then
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    tail -n 30 "$CACHE_DIR/build.log" >&2
+    die "building $image failed"
+  fi
+  docker commit -c 'CMD ["python3"]' -c "LABEL org.jlcompose.test.wheels=$digest" "$name" "$image" >/dev/null
+  docker rm "$name" >/dev/null
+  log "$image ready in $((SECONDS - start)) s"
+}
+
+ensure_framework_images() {
+  image_present "$LAB_BASE" || ensure_images
+  local pip="pip3 install --no-cache-dir --no-index --find-links /wheels --disable-pip-version-check -q"
+  local dir
+  dir=$(fw_wheels "torch-$FW_TORCH_VERSION" "torch==$FW_TORCH_VERSION" numpy matplotlib)
+  fw_image "$FW_TORCH_IMAGE" "$dir" \
+    "python3 -c 'import torch, numpy, matplotlib; assert torch.__version__.startswith(\"$FW_TORCH_VERSION\"), torch.__version__'" \
+    "$pip torch==$FW_TORCH_VERSION numpy matplotlib"
+  # tf_keras without its dependencies: it asks for `tensorflow`, the GPU build's name. Its
+  # releases follow TensorFlow's minor versions (2.17.0 for TensorFlow 2.17.x).
+  local keras2="tf-keras~=${FW_TF_VERSION%.*}.0"
+  dir=$(fw_wheels "tf-$FW_TF_VERSION" "tensorflow-cpu==$FW_TF_VERSION" matplotlib -- "$keras2")
+  fw_image "$FW_TF_IMAGE" "$dir" \
+    "python3 -c 'import tensorflow as tf, tf_keras, matplotlib; assert tf.__version__ == \"$FW_TF_VERSION\", tf.__version__'" \
+    "$pip tensorflow-cpu==$FW_TF_VERSION matplotlib && $pip --no-deps '$keras2'"
+  log "framework test images present: $FW_TORCH_IMAGE $FW_TF_IMAGE"
 }
 
 # GPU-path tests on a machine without a GPU: moby registers its "nvidia" device driver
@@ -394,11 +489,12 @@ case "${1:-up}" in
     if engine_ready && compose_ready; then log "using the running engine: $(docker version --format '{{.Server.Version}}'), $(docker compose version --short)"
     else install_packages; install_compose; start_dockerd; fi ;;
   images) ensure_images ;;
+  frameworks) ensure_framework_images ;;
   stop) stop ;;
   fake-gpu) restart_with_fake_gpu ;;
   plain) restart_plain ;;
   registry-up) registry_up ;;
   registry-down) registry_down "${2:-}" ;;
   status) docker version; docker compose version; docker images 'jlcompose-test/*' ;;
-  *) die "usage: $0 [up|images|stop|status|fake-gpu|plain|registry-up|registry-down DIR]" ;;
+  *) die "usage: $0 [up|images|frameworks|stop|status|fake-gpu|plain|registry-up|registry-down DIR]" ;;
 esac

@@ -4,7 +4,8 @@
 # lives in one function that is deleted at the end: no name leaks into the user's session.
 # No `from __future__` import on purpose: it could leak into the session's compiler flags.
 # Silent when all goes well; a problem prints one line on stderr and the kernel carries on.
-# JLC_TF32=0 / JLC_CUDNN_BENCHMARK=0 mean "leave PyTorch's own defaults" (docs/tuning.md).
+# JLC_TF32=1: TF32 in fp32 matmuls, cuDNN convolutions and RNNs; 0: full fp32 in all three.
+# JLC_CUDNN_BENCHMARK=0 leaves PyTorch's default (autotuner off). See docs/tuning.md.
 
 
 def _jlcompose_startup():
@@ -32,18 +33,37 @@ def _jlcompose_startup():
         except (ImportError, ValueError):  # ValueError: a module in sys.modules without spec
             return sys.modules.get(module) is not None
 
+    def fp32_precision(torch, on):
+        # TF32 (tensor cores, Ampere and newer) or full fp32 for matmuls, cuDNN convolutions
+        # and RNNs. PyTorch >= 2.9 has per-backend `fp32_precision` settings, but it keeps its
+        # older view (get_float32_matmul_precision(), allow_tf32) in step only through the
+        # older setters, and raises when the two views disagree: so both are written, to the
+        # same values. PyTorch 2.9 warns once about the older setters; not in this kernel.
+        import warnings
+
+        backends = torch.backends
+        fresh = "__warningregistry__" not in globals()  # the notebook's namespace
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.set_float32_matmul_precision("high" if on else "highest")
+            backends.cudnn.allow_tf32 = on
+        if fresh:  # a warning, even one ignored, leaves its registry in the caller's globals
+            globals().pop("__warningregistry__", None)
+        if getattr(backends.cuda.matmul, "fp32_precision", None) is not None:
+            mode = "tf32" if on else "ieee"
+            backends.cuda.matmul.fp32_precision = mode
+            backends.cudnn.conv.fp32_precision = mode
+            backends.cudnn.rnn.fp32_precision = mode
+
     benchmark = flag("JLC_CUDNN_BENCHMARK", True)
     tf32 = flag("JLC_TF32", True)
-    if (benchmark or tf32) and installed("torch"):
+    if installed("torch"):
         try:
             import torch
 
             if benchmark:  # fastest cuDNN algorithm per input shape, found on first use
                 torch.backends.cudnn.benchmark = True
-            if tf32:  # tensor cores for fp32 matmuls and convolutions (Ampere and newer)
-                torch.backends.cuda.matmul.allow_tf32 = True
-                torch.backends.cudnn.allow_tf32 = True
-                torch.set_float32_matmul_precision("high")
+            fp32_precision(torch, tf32)
         except Exception as exc:
             say(f"PyTorch defaults not applied ({type(exc).__name__}: {exc}).")
 
@@ -51,6 +71,8 @@ def _jlcompose_startup():
         try:
             import tensorflow as tf
 
+            # tf.keras is Keras 3, or Keras 2 (tf_keras) when TF_USE_LEGACY_KERAS=1: both
+            # spell the policy call the same
             tf.keras.mixed_precision.set_global_policy("mixed_float16")
         except Exception as exc:
             say(f"TensorFlow mixed precision not applied ({type(exc).__name__}: {exc}).")

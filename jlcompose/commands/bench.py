@@ -10,8 +10,9 @@ from jlcompose.gpu.benchrun import bench
 HELP = "PyTorch vs TensorFlow: copies, matmul, LSTM and conv steps, GPU utilization"
 DESCRIPTION = """\
 Measure what the tuning guide talks about: pinned vs pageable copies, matmul in fp32,
-TF32, fp16 and bf16, an LSTM and a small ResNet training step, fp32 vs mixed precision,
-cuDNN autotuning off vs on, and the GPU's SM utilization during each.
+TF32, fp16 and bf16, an LSTM and a ResNet-50 training step, fp32 vs mixed precision,
+cuDNN autotuning off vs on, and the GPU's SM utilization during each. In a lab, the lab's
+kernel start-up file runs first, so the rows run with the defaults a notebook gets.
 
 examples:
   jlcompose bench torch           in the running torch lab (PyTorch)

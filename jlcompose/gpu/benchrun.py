@@ -17,6 +17,9 @@ from jlcompose.gpu import report
 from jlcompose.project import Project
 
 Runner = Callable[[bool], dict[str, Any]]
+# where the lab image keeps the kernel start-up file (docker_files/Dockerfile copies lab/ there):
+# the benchmark runs it first, so its rows run with what a notebook kernel in that lab gets
+LAB_STARTUP = "/opt/jlcompose/lab/jlcompose_startup.py"
 
 
 def bench_source() -> str:
@@ -43,7 +46,8 @@ def parse_result(lines: Sequence[str]) -> dict[str, Any] | None:
 
 
 def _in_lab(engine: Engine, stack: Stack, service: str, quick: bool) -> dict[str, Any]:
-    argv = ["python3", "-c", bench_source(), "--json", *(["--quick"] if quick else [])]
+    argv = ["python3", "-c", bench_source(), "--json", "--startup", LAB_STARTUP]
+    argv += ["--quick"] if quick else []
     lines: list[str] = []
 
     def feed(line: str) -> None:
@@ -78,9 +82,15 @@ def render(runs: Sequence[tuple[str, Mapping[str, Any]]], quick: bool) -> None:
         console.out.print(f"[bold]{escape(where)}[/]")
         for what, factor in gains:
             console.out.print(f"  {what}: {factor}")
+        if bench_module.describe_settings(dict(fw)):
+            console.out.print(f"  defaults: {escape(bench_module.describe_settings(dict(fw)))}")
         sm = [f"{r['name']} {r['sm_util']:.0f} %" for r in fw.get("rows", []) if r.get("sm_util") is not None]
         if sm:
-            console.out.print("  SM busy: " + ", ".join(sm))
+            console.out.print("  SM busy (timed repeats only): " + ", ".join(sm))
+    for where, result in runs:
+        if report.columns([(where, result)]):
+            startup = bench_module.describe_startup(result.get("startup"))
+            console.info(f"{where or 'here'}: measured with {startup}")
     for line in report.skipped_reasons(cols):
         console.info(f"skipped: {line}")
     for line in report.not_run(runs):

@@ -165,6 +165,8 @@ def show_summary(summaries: list[GpuSummary], warnings: list[str]) -> None:
             _cell(s.fb_max_mib, " MiB"),
         )
     console.err.print(table)
+    if any(s.first_dropped for s in summaries):
+        console.info("not in the summary: each GPU's first sample (it covers the time before monitoring)")
     for line in warnings:
         console.warn(line)
     if dmon.underused(summaries):
