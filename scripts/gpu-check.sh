@@ -22,7 +22,7 @@
 #   dmon-um-bench.txt           dmon -s um during the benchmark
 #   monitor.json                `jlcompose monitor --count 5 --json` during the benchmark
 #   bench-tf.json               TensorFlow's half (and memory growth), where TensorFlow sees the GPU
-#   example.ipynb, example.txt  examples/lstm_comparison.ipynb at full size, where nbconvert is
+#   example.ipynb, example.txt  examples/lstm/lstm_comparison.ipynb at full size, where nbconvert is
 #   checks.txt                  one PASS/FAIL/SKIP line per check, for the session to read first
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -205,13 +205,13 @@ EOF
 # -- 4. the example notebook at full size ---------------------------------------------------
 if "$PY" -c 'import nbconvert, ipykernel' 2>/dev/null; then
   say "example notebook (full sizes)"
-  rm -f examples/results/lstm-*.json
-  if (cd examples && timeout 400 "$PY" -m jupyter nbconvert --to notebook --execute \
+  rm -f examples/lstm/results/lstm-*.json
+  if (cd examples/lstm && timeout 400 "$PY" -m jupyter nbconvert --to notebook --execute \
       --ExecutePreprocessor.timeout=380 lstm_comparison.ipynb --output-dir "$OUT" --output example) \
       >"$OUT/example.log" 2>&1; then
     "$PY" -c 'import json,sys; nb=json.load(open(sys.argv[1])); print("".join("".join(o.get("text","")) for o in nb["cells"][-2]["outputs"]))' \
       "$OUT/example.ipynb" >"$OUT/example.txt"
-    cp examples/results/*.json examples/results/*.png "$OUT/" 2>/dev/null
+    cp examples/lstm/results/*.json examples/lstm/results/*.png "$OUT/" 2>/dev/null
     check PASS "example notebook ran (example.txt)"
   else
     check FAIL "example notebook failed (example.log)"
