@@ -10,7 +10,7 @@ from typing import Any
 
 from jlcompose.gpu import bench
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "lstm_comparison.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "lstm" / "lstm_comparison.ipynb"
 
 
 def _notebook() -> dict[str, Any]:
