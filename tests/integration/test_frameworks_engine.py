@@ -48,8 +48,10 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _ensure_images()
     root = copy_template(tmp_path_factory.mktemp("fw") / "proj")
     # the example project's own files, as scripts/lab uses them (jlcompose's files come from copy_template)
+    # (not what scripts/lab may have written there: its own stack, state, results)
+    made_here = ("*.json", "*.png", ".jlcompose", "compose", "docker_files", ".env", ".env.example")
     shutil.copytree(
-        REPO / "examples/lstm", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.json", "*.png")
+        REPO / "examples/lstm", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*made_here)
     )
     name = f"jlcf{uuid.uuid4().hex[:8]}"
     (root / ".env").write_text(
