@@ -82,6 +82,8 @@ def _through_agent(ctx: Context, name: str | None, packages: list[str], unpin: l
     """
     from jlcompose.lab import agentclient
 
+    if not agentclient.reachable():
+        return None
     project = ctx.project()
     service = project.service(name or project.config.default_services[0])
     answer = agentclient.ask(

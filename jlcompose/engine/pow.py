@@ -13,9 +13,20 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jlcompose.core import gpus
-from jlcompose.engine import translate
-from jlcompose.engine.api import MIN_COMPOSE, ContainerInfo, EngineInfo, ImageInfo, LineSink, Stack
+from jlcompose.core.endpoint import Endpoint, parse_host
+from jlcompose.engine import contexts, translate
+from jlcompose.engine.api import (
+    MIN_COMPOSE,
+    Channel,
+    ContainerInfo,
+    EngineInfo,
+    ImageInfo,
+    LineSink,
+    Stack,
+    Tunnel,
+)
+from jlcompose.engine.channels import ProcessChannel, SshTunnel
+from jlcompose.engine.describe import describe, env_pairs
 from jlcompose.engine.runner import Runner, configured_host, docker_missing, log
 from jlcompose.errors import (
     ComposeFailed,
@@ -24,15 +35,8 @@ from jlcompose.errors import (
     ConfigError,
     DaemonDown,
     LabNotRunning,
+    UsageError,
 )
-
-
-def _env_pairs(env: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in env or []:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
 
 
 class PowEngine:
@@ -44,6 +48,7 @@ class PowEngine:
         # containers() is asked several times per command (running? then exec); the answer
         # stays good until this engine changes something
         self._listing: dict[str, list[ContainerInfo]] = {}
+        self._endpoint: Endpoint | None = None
 
     # -- Engine ---------------------------------------------------------------------------
     def info(self) -> EngineInfo:
@@ -93,7 +98,7 @@ class PowEngine:
             ref=ref,
             id=str(image.id),
             labels=dict(image.config.labels or {}),
-            env=_env_pairs(image.config.env),
+            env=env_pairs(image.config.env),
         )
 
     def image(self, ref: str) -> ImageInfo | None:
@@ -150,28 +155,6 @@ class PowEngine:
             extra = ["--volumes"] if volumes else []
             self._runner.compose("stopping", stack, ["down", "--remove-orphans", *extra])
 
-    def _describe(self, c: Any) -> ContainerInfo:
-        # the inspect result `container.list` just fetched: each attribute of a
-        # python-on-whales Container would re-run `docker inspect` once its 10 ms cache aged
-        data = getattr(c, "_inspect_result", None) or c._get_inspect_result()
-        labels = dict(data.config.labels or {})
-        health = data.state.health.status if data.state.health else None
-        requests = getattr(data.host_config, "device_requests", None) or []
-        held = [gpus.shown(r.count, r.device_ids) for r in requests if "gpu" in str(r.capabilities)]
-        return ContainerInfo(
-            id=str(data.id),
-            name=str(data.name).lstrip("/"),
-            service=labels.get("com.docker.compose.service", ""),
-            project=labels.get("com.docker.compose.project", ""),
-            state=str(data.state.status),
-            health=str(health) if health else None,
-            image=str(data.config.image),
-            labels=labels,
-            env=_env_pairs(data.config.env),
-            gpu=bool(requests),
-            gpus=",".join(held),
-        )
-
     def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
         name = stack.project_name
         if name not in self._listing:
@@ -180,7 +163,7 @@ class PowEngine:
                 "listing containers",
                 lambda: self._docker.container.list(all=True, filters=[("label", label)]),
             )
-            self._listing[name] = [self._describe(c) for c in found]
+            self._listing[name] = [describe(c) for c in found]
         infos = list(self._listing[name])
         if services is not None:
             infos = [c for c in infos if c.service in services]
@@ -191,14 +174,14 @@ class PowEngine:
             "listing containers",
             lambda: self._docker.container.list(all=True, filters=[("name", f"^/{name}$")]),
         )
-        return [self._describe(c) for c in found]
+        return [describe(c) for c in found]
 
     def containers_publishing(self, port: int) -> list[ContainerInfo]:
         found = self._runner.call(
             "listing containers",
             lambda: self._docker.container.list(filters=[("publish", str(port))]),
         )
-        return [self._describe(c) for c in found]
+        return [describe(c) for c in found]
 
     def remove_container(self, container_id: str) -> None:
         self._listing.clear()
@@ -257,3 +240,36 @@ class PowEngine:
             with contextlib.suppress(DockerException):
                 self._docker.container.remove(container, force=True)
         return True
+
+    # -- remote engines --------------------------------------------------------------------
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            found = contexts.current()
+            if found is None:  # a context the CLI's files do not describe: ask the CLI
+                context = self._runner.call("reading the Docker context", self._current_context)
+                docker = (context.endpoints or {}).get("docker")
+                found = parse_host(str(docker.host if docker else ""), context=context.name)
+            self._endpoint = found
+        return self._endpoint
+
+    def _current_context(self) -> Any:
+        return self._docker.context.inspect(None)
+
+    def attach(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        found = [c for c in self.containers(stack, [service]) if c.running]
+        if not found:
+            raise LabNotRunning(service)
+        who = ["--user", user] if user else []
+        return ProcessChannel([*self._runner.docker_cmd(), "exec", "-i", *who, found[0].id, *argv])
+
+    def run_attached(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        who = ["--user", user] if user else []
+        cmd = [*self._runner.compose_cmd(stack), "run", "--rm", "-T", "--no-deps", *who]
+        log.debug("compose variables: %s", stack.shown_variables())
+        return ProcessChannel([*cmd, "--entrypoint", argv[0], service, *argv[1:]], stack.env)
+
+    def forward(self, bind: str, port: int, remote_port: int) -> Tunnel:
+        endpoint = self.endpoint()
+        if endpoint.kind != "ssh":
+            raise UsageError(f"only an ssh:// engine can forward the lab's port, not {endpoint.url}.")
+        return SshTunnel(endpoint, bind, port, remote_port)
