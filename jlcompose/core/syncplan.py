@@ -34,7 +34,11 @@ SKIPPED_DIRS = frozenset(
 # paths from the project root never synced: jlcompose's own state on each side (the token, the
 # agent's socket, state.json, the lab's JupyterLab settings) and its copy of itself for builds
 SKIPPED_PATHS = (".jlcompose", "docker_files/lab/lib")
-SKIPPED_NAMES = ("*.pyc", ".DS_Store", "*.swp", ".*.tmp", ".Trash-*")
+# `.~name`: the copy JupyterLab keeps while it saves `name`; `.name.*.tmp`: jlcompose's own writes
+SKIPPED_NAMES = ("*.pyc", ".DS_Store", "*.swp", ".*.tmp", ".~*", ".Trash-*")
+# a file modified this recently may still be half written (JupyterLab writes a new notebook in
+# place): it waits for the next round
+SETTLE_S = 0.25
 
 
 def included(rel: str, *, is_dir: bool = False, patterns: Iterable[str] = ()) -> bool:

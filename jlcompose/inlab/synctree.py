@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from jlcompose.core.syncplan import MAX_BYTES, included, version
+from jlcompose.core.syncplan import MAX_BYTES, SETTLE_S, included, version
 from jlcompose.files import atomic_write, ensure_dir
 
 _StatKey = tuple[int, int, int, int]
@@ -37,12 +38,14 @@ class Tree:
         self.root = root
         self.patterns = tuple(patterns)
         self._cache: dict[str, tuple[_StatKey, str]] = {}
-        self.unknown: set[str] = set()  # too big or unreadable at the last scan: left alone
+        self.unknown: set[str] = set()  # too big, unreadable or just written at the last scan: left alone
+        self._settled = 0.0
 
     def scan(self) -> dict[str, str]:
         """Every synced file: relative path -> version."""
         found: dict[str, str] = {}
         self.unknown = set()
+        self._settled = time.time() - SETTLE_S
         self._walk(self.root, "", found)
         for gone in set(self._cache) - set(found) - self.unknown:
             del self._cache[gone]
@@ -69,8 +72,8 @@ class Tree:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if st.st_size > MAX_BYTES:
-                self.unknown.add(rel)
+            if st.st_size > MAX_BYTES or st.st_mtime > self._settled:
+                self.unknown.add(rel)  # too big; or maybe still being written: the next round
                 continue
             ver = self._version(rel, Path(entry.path), st)
             if ver is None:

@@ -63,6 +63,10 @@ def _lab(name: str) -> str:
     return ids[0]
 
 
+def _six(cid: str) -> str:
+    return _docker("exec", cid, "python3", "-c", "import six; print(six.__version__)").stdout.strip()
+
+
 def _in_lab(cid: str, path: str) -> str | None:
     done = _docker("exec", cid, "cat", path)
     return done.stdout if done.returncode == 0 else None
@@ -164,6 +168,28 @@ def test_a_lab_over_ssh_gets_the_project_through_its_volume_and_gives_back_what_
     assert torch["url"] == url and torch["hot_installed"] == ["six==1.16.0"]
     logs = client.jlcompose("logs", "torch", project=root)
     assert logs.returncode == 0 and "ServerApp" in logs.stdout
+
+    # watch: a requirement saved on the laptop is installed in the remote lab
+    started = client.jlcompose("watch", "torch", "--detach", project=root, timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        req = here / "docker_files/torch/requirements.txt"
+        req.write_text(req.read_text().replace("six==1.16.0", "six==1.17.0"))
+        assert _until(lambda: _six(cid) == "1.17.0", 90), (here / ".jlcompose/watch.log").read_text()
+    finally:
+        stopped = client.jlcompose("watch", "--stop", project=root, timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+
+    # a rebuild over SSH: a quick build (a line was added), a new container on a new server
+    # port, the link follows it, and the lab's volume (the notebook) is still there
+    again = client.jlcompose("up", "torch", "--recreate", project=root)
+    assert again.returncode == 0, again.stderr
+    assert "quick build" in again.stderr and again.stdout.strip().splitlines()[-1] == url
+    new = _lab(name)
+    assert new != cid and _six(new) == "1.17.0"
+    assert _status(f"{base}/api/status", token) == 200
+    assert _in_lab(new, "/workspace/made-in-lab.ipynb") is not None
+    cid = new
 
     # down: the link's last round, then the lab goes; the forward with it
     down = client.jlcompose("down", project=root)
