@@ -6,7 +6,8 @@ compose run -T` (before the lab starts), as root: it gives a fresh volume's root
 One JSON object per line each way; file contents travel base64-encoded:
 
     {"op": "hello", "patterns": [...]}     -> {"ok": 1, "volume": ID}
-    {"op": "scan"}                         -> {"changed": {path: version}, "gone": [...], "unknown": [...]}
+    {"op": "scan"}                         -> {"changed": {path: version}, "gone": [...],
+                                               "unknown": [...], "recent": [...]}
     {"op": "get", "path": P}               -> {"data": B64, "version": V} | {"missing": true}
     {"op": "put", "path": P, "data": B64, "version": V, "expect": V0 | null}
                                            -> {"ok": true} | {"conflict": V1}
@@ -60,7 +61,8 @@ class Server:
             changed = {p: v for p, v in now.items() if self.reported.get(p) != v}
             gone = sorted(set(self.reported) - set(now) - self.tree.unknown)
             self.reported = now
-            return {"changed": changed, "gone": gone, "unknown": sorted(self.tree.unknown)}
+            unknown, recent = sorted(self.tree.unknown), sorted(self.tree.recent)
+            return {"changed": changed, "gone": gone, "unknown": unknown, "recent": recent}
         path = str(request.get("path", ""))
         if op == "get":
             found = self.tree.read(path)

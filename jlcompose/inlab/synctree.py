@@ -39,12 +39,14 @@ class Tree:
         self.patterns = tuple(patterns)
         self._cache: dict[str, tuple[_StatKey, str]] = {}
         self.unknown: set[str] = set()  # too big, unreadable or just written at the last scan: left alone
+        self.recent: set[str] = set()  # of those, the ones just written
         self._settled = 0.0
 
     def scan(self) -> dict[str, str]:
         """Every synced file: relative path -> version."""
         found: dict[str, str] = {}
         self.unknown = set()
+        self.recent = set()
         self._settled = time.time() - SETTLE_S
         self._walk(self.root, "", found)
         for gone in set(self._cache) - set(found) - self.unknown:
@@ -72,8 +74,12 @@ class Tree:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if st.st_size > MAX_BYTES or st.st_mtime > self._settled:
-                self.unknown.add(rel)  # too big; or maybe still being written: the next round
+            if st.st_size > MAX_BYTES:
+                self.unknown.add(rel)
+                continue
+            if st.st_mtime > self._settled:  # maybe still being written: the next round takes it
+                self.unknown.add(rel)
+                self.recent.add(rel)
                 continue
             ver = self._version(rel, Path(entry.path), st)
             if ver is None:

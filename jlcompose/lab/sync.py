@@ -27,6 +27,7 @@ LIB = "/opt/jlcompose/lab/lib"
 SERVER = ["env", f"PYTHONPATH={LIB}", "PYTHONDONTWRITEBYTECODE=1", "python3", "-m", "jlcompose.inlab.sync"]
 WORKSPACE = "/workspace"
 LOCK_WAIT_S = 600.0
+ONCE_ROUNDS = 20  # rounds `once` waits for files still being written (each SETTLE_S apart)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Moved:
     deleted_there: list[str] = field(default_factory=list)
     deleted_here: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # the lab's copies kept here
+    waiting: list[str] = field(default_factory=list)  # just written on either side: the next round
 
     @property
     def count(self) -> int:
@@ -132,7 +134,7 @@ class Session:
         plan = syncplan.plan(local, self.remote, base, unknown={*scan.get("unknown", []), *self.tree.unknown})
         for path, ver in plan.agreed.items():
             _set(base, path, ver)
-        moved = Moved()
+        moved = Moved(waiting=sorted({*scan.get("recent", []), *self.tree.recent}))
         for path in plan.push:
             if self._push(path, local[path]):
                 base[path] = local[path]
@@ -193,9 +195,19 @@ def _set(base: dict[str, str], path: str, ver: str | None) -> None:
 
 
 def once(project: Project, engine: Engine, stack: Stack, service: str) -> Moved:
-    """One round with a session of its own (the lab's, or a one-off container's)."""
+    """A sync with a session of its own (the lab's, or a one-off container's), up to date when it
+    returns: files written just now on either side are taken by rounds after a short wait."""
     session = Session(project, open_server(engine, stack, service), base_key(project, engine.endpoint()))
     try:
-        return session.round()
+        moved = session.round()
+        for _ in range(ONCE_ROUNDS):
+            if not moved.waiting:
+                break
+            time.sleep(syncplan.SETTLE_S)
+            more = session.round()
+            for name in ("up", "down", "deleted_there", "deleted_here", "conflicts"):
+                getattr(moved, name).extend(getattr(more, name))
+            moved.waiting = more.waiting
+        return moved
     finally:
         session.close()
