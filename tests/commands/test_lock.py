@@ -151,3 +151,25 @@ def test_pipreq_without_a_running_lab_says_the_lock_now_lags(
     pipreq(project, engine, ["humanize"], [project.service("torch")])
     assert _lock(project).read_text() == before
     assert "requirements.lock is now older than requirements.txt" in capsys.readouterr().err
+
+
+def test_lock_with_hashes_asks_the_lab_for_them_and_pipreq_keeps_them(
+    project: Project, engine: FakeEngine, lab: Lab
+) -> None:
+    hashed = ["tabulate==0.8.10 \\", "    --hash=sha256:" + "1" * 64]
+
+    def answer(service: str, argv: Sequence[str], user: str | None) -> tuple[int, list[str]]:
+        lab.argv.append(list(argv))
+        if "jlcompose.inlab.lock" in argv:
+            result = {"kept": ["tabulate==0.8.10"], "pinned_by_image": 0, "skipped": [], "hashed": hashed}
+            return 0, ["JLC-LOCK " + json.dumps(result if "--hashes" in argv else {**result, "hashed": []})]
+        return 0, []
+
+    engine.exec_handler = answer
+    _req(project).write_text("tabulate\n")
+    engine.start("torch")
+    lock(project, engine, [], hashes=True)
+    assert "--hashes" in lab.argv[-1]
+    assert _lock(project).read_text().splitlines()[-2:] == hashed
+    pipreq(project, engine, ["humanize"], [project.service("torch")])
+    assert "--hashes" in lab.argv[-1]  # locked again the way it was locked
