@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,8 @@ from jlcompose.errors import (
     UsageError,
 )
 
+LISTING_S = 1.0
+
 
 class PowEngine:
     """One python-on-whales client for the whole command; the Stack arrives with each call."""
@@ -46,8 +49,10 @@ class PowEngine:
         self._runner = Runner()
         self._docker = self._runner.docker
         # containers() is asked several times per command (running? then exec); the answer
-        # stays good until this engine changes something
-        self._listing: dict[str, list[ContainerInfo]] = {}
+        # stays good until this engine changes something, or LISTING_S passed: another process
+        # (a second `up` this one waited for, the lab recreated under a long-running watcher or
+        # remote link) may have changed the containers meanwhile
+        self._listing: dict[str, tuple[float, list[ContainerInfo]]] = {}
         self._endpoint: Endpoint | None = None
 
     # -- Engine ---------------------------------------------------------------------------
@@ -157,14 +162,16 @@ class PowEngine:
 
     def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
         name = stack.project_name
-        if name not in self._listing:
+        cached = self._listing.get(name)
+        if cached is None or time.monotonic() - cached[0] > LISTING_S:
             label = f"com.docker.compose.project={name}"
             found = self._runner.call(
                 "listing containers",
                 lambda: self._docker.container.list(all=True, filters=[("label", label)]),
             )
-            self._listing[name] = [describe(c) for c in found]
-        infos = list(self._listing[name])
+            cached = (time.monotonic(), [describe(c) for c in found])
+            self._listing[name] = cached
+        infos = list(cached[1])
         if services is not None:
             infos = [c for c in infos if c.service in services]
         return sorted(infos, key=lambda c: c.name)

@@ -119,12 +119,20 @@ class Tree:
             return None
         return data, version(hashlib.sha256(data).hexdigest(), bool(st.st_mode & 0o100))
 
+    def _inside(self, rel: str) -> Path | None:
+        """root/rel; None when a folder on the way is a link that leads out of the root."""
+        path = self.root / checked(rel)
+        base, folder = self.root.resolve(), path.parent.resolve()
+        return path if folder == base or base in folder.parents else None
+
     def write(self, rel: str, data: bytes, ver: str, *, expect: str | None) -> str | None:
         """Write the file if it still is `expect` (None: absent); None on success, else what it is."""
+        path = self._inside(rel)
+        if path is None:
+            return "refused: a symbolic link on the way leads out of the project"
         now = self.current(rel)
         if now != expect:
             return now or "absent"
-        path = self.root / checked(rel)
         ensure_dir(path.parent)
         atomic_write(path, data, mode=0o755 if ver.endswith("+x") else 0o644)
         with contextlib.suppress(OSError):
@@ -133,10 +141,12 @@ class Tree:
 
     def remove(self, rel: str, *, expect: str | None) -> str | None:
         """Delete the file if it still is `expect`; None on success, else what it is."""
+        path = self._inside(rel)
+        if path is None:
+            return "refused: a symbolic link on the way leads out of the project"
         now = self.current(rel)
         if now != expect:
             return now or "absent"
-        path = self.root / checked(rel)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         self._cache.pop(rel, None)

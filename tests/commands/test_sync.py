@@ -104,3 +104,20 @@ def test_the_server_refuses_paths_outside_the_workspace(volume: Path, path: str)
     assert json.loads(channel.receive())["error"].startswith("ValueError: not a path inside the project")
     channel.close()
     assert not (volume.parent / "escape.txt").exists()
+
+
+def test_nothing_is_written_through_a_link_that_leads_out_of_the_project(
+    project: Project, volume: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (project.root / "data").symlink_to(outside)  # links are not synced; the lab has a real folder
+    (volume / "data").mkdir()
+    (volume / "data" / "x.txt").write_text("from the lab")
+    (volume / "ok.txt").write_text("fine")
+    s = session(project, volume)
+    settle()
+    moved = s.round()
+    assert moved.down == ["ok.txt"]  # the rest of the round goes on
+    assert not (outside / "x.txt").exists()
+    s.close()
