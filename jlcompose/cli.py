@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "logs": "show a lab's log (-f to follow)",
     "pipreq": "install packages into the running lab and add them to its requirements.txt",
     "watch": "hot-install packages into the running lab whenever a requirements file changes",
+    "lock": "write docker_files/SERVICE/requirements.lock from what the running lab has installed",
+    "sync": "on a remote engine: sync the project folder with the lab's workspace volume now",
     "prune": "remove lab images of hashes that are no longer current",
     "init": "write compose/, docker_files/ and .env.example into a project folder",
     "doctor": "check Docker, Compose, GPUs, driver, disk, ports and file watching",

@@ -91,6 +91,15 @@ class DaemonDenied(EngineError):
     """The daemon answers but this user may not use it."""
 
 
+class SshFailed(EngineError):
+    """An ssh:// engine (or the lab's port forward) could not be reached over SSH."""
+
+    def __init__(self, host: str, reason: str, *, hint: str | None = None, detail: str | None = None) -> None:
+        super().__init__(f"ssh to {host} failed: {reason}", hint=hint, detail=detail)
+        self.host = host
+        self.reason = reason
+
+
 class ComposeMissing(EngineError):
     """The Compose v2 plugin is not installed."""
 

@@ -35,6 +35,7 @@ class ServiceState:
     hot_installed: list[str] = field(default_factory=list)  # installed live, not yet in the image
     removed: list[str] = field(default_factory=list)  # names dropped from the file, still installed
     applied: str | None = None  # the requirements text the running lab answers to
+    remote_port: int | None = None  # on a remote engine: the server's port `address` forwards to
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ServiceState:
@@ -61,6 +62,7 @@ class ServiceState:
             hot_installed=names("hot_installed"),
             removed=names("removed"),
             applied=text("applied"),
+            remote_port=data["remote_port"] if isinstance(data.get("remote_port"), int) else None,
         )
 
 
@@ -127,6 +129,27 @@ class StateDir:
     @property
     def watch_log(self) -> Path:
         return self.path / "watch.log"
+
+    @property
+    def link_pid(self) -> Path:
+        """The remote link's pidfile (port forwards and sync for a remote engine, lab/link.py)."""
+        return self.path / "link.pid"
+
+    @property
+    def link_log(self) -> Path:
+        return self.path / "link.log"
+
+    @property
+    def link_status(self) -> Path:
+        return self.path / "link.json"
+
+    @property
+    def remote_override(self) -> Path:
+        return self.path / "remote.yaml"
+
+    def sync_base(self, key: str) -> Path:
+        """What the laptop and one remote volume last agreed on (lab/sync.py)."""
+        return self.path / "sync" / f"{key}.json"
 
     def lock_file(self, name: str) -> Path:
         """up, state, token, watch, requirements-SERVICE: one lock file per kind of change."""

@@ -9,15 +9,83 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from jlcompose.core.composemodel import service_variable
-from jlcompose.engine.api import ContainerInfo, EngineInfo, ImageInfo, LineSink, RemoteImage, Stack
+from jlcompose.core.composemodel import LAB_PORT, service_variable
+from jlcompose.core.endpoint import Endpoint, parse_host
+from jlcompose.engine.api import (
+    Channel,
+    ContainerInfo,
+    EngineInfo,
+    ImageInfo,
+    LineSink,
+    RemoteImage,
+    Stack,
+    Tunnel,
+)
 from jlcompose.errors import BuildFailed, EngineError, ImageMissing, LabNotRunning, RegistryError, StartFailed
+from jlcompose.inlab import sync as sync_server
 
 ExecHandler = Callable[[str, Sequence[str], "str | None"], tuple[int, list[str]]]
+WORKSPACE = "/workspace"
+
+
+class FakeChannel:
+    """The lab's real sync server (inlab/sync.py), run in a thread on a folder standing in for a volume."""
+
+    def __init__(self, volume: Path, argv: Sequence[str]) -> None:
+        assert list(argv[-3:]) == ["-m", "jlcompose.inlab.sync", WORKSPACE], argv
+        to_server, self._to = os.pipe()
+        self._from, to_client = os.pipe()
+        self._writer = os.fdopen(self._to, "wb")
+        self._reader = os.fdopen(self._from, "rb")
+        server_in, server_out = os.fdopen(to_server, "rb"), os.fdopen(to_client, "wb")
+
+        def serve() -> None:
+            with server_in, server_out:
+                sync_server.serve(volume, server_in.readline, server_out)
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+
+    def send(self, data: bytes) -> None:
+        self._writer.write(data)
+        self._writer.flush()
+
+    def receive(self) -> bytes:
+        return self._reader.readline()
+
+    def close(self) -> int:
+        self._writer.close()
+        self._thread.join(5)
+        self._reader.close()
+        return 0
+
+    def reason(self) -> str:
+        return ""
+
+
+@dataclass
+class FakeTunnel:
+    bind: str
+    port: int
+    remote_port: int
+    pid: int | None = None
+    open: bool = True
+
+    def alive(self) -> bool:
+        return self.open
+
+    def close(self) -> None:
+        self.open = False
+
+    def reason(self) -> str:
+        return "closed"
 
 
 @dataclass
@@ -41,6 +109,9 @@ class FakeEngine:
     remote: dict[str, RemoteImage | RegistryError] = field(default_factory=dict)
     fail_pull: dict[str, ImageMissing] = field(default_factory=dict)
     pull_lines: dict[str, list[str]] = field(default_factory=dict)  # else made from `remote`'s layers
+    host: str = "unix:///var/run/docker.sock"  # DOCKER_HOST as the engine sees it
+    volume_root: Path | None = None  # where the project's named volumes live (remote engines)
+    tunnels: list[FakeTunnel] = field(default_factory=list)
 
     # -- helpers --------------------------------------------------------------------------
     def _seen(self, stack: Stack | None = None) -> None:
@@ -163,6 +234,7 @@ class FakeEngine:
         if self.fail_up:
             raise self.fail_up
         cpu = any(f.name == "compose.cpu.yaml" for f in stack.files)
+        remote = any(f.name == "remote.yaml" for f in stack.files)
         for s in services:
             ref = self._ref(stack, s)
             old = self.running.get(s)
@@ -178,6 +250,8 @@ class FakeEngine:
                 image=ref,
                 labels=dict(self.image_store.get(ref, {})),
                 gpu=self.gpu and not cpu,
+                # a remote engine picks the server port (remote.yaml publishes none)
+                published=((LAB_PORT, "127.0.0.1", 40000 + len(self.calls)),) if remote else (),
             )
 
     def down(self, stack: Stack, services: Sequence[str] | None, *, volumes: bool = False) -> None:
@@ -227,6 +301,36 @@ class FakeEngine:
         self._seen()
         self.calls.append(("gpu_probe", image))
         return self.gpu
+
+    def endpoint(self) -> Endpoint:
+        return parse_host(self.host)
+
+    def volume(self, name: str = "workspace") -> Path:
+        """The project's named volume `name` on this engine (a folder, made on first use)."""
+        assert self.volume_root is not None, "set FakeEngine.volume_root for a remote engine"
+        path = self.volume_root / f"{self.project}_{name}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def attach(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        self._seen(stack)
+        if not any(c.running for c in self.containers(stack, [service])):
+            raise LabNotRunning(service)
+        self.calls.append(("attach", service, user))
+        return FakeChannel(self.volume(), argv)
+
+    def run_attached(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        self._seen(stack)
+        assert any(f.name == "remote.yaml" for f in stack.files), "a one-off container without the volume"
+        self.calls.append(("run_attached", service, user))
+        return FakeChannel(self.volume(), argv)
+
+    def forward(self, bind: str, port: int, remote_port: int) -> Tunnel:
+        self._seen()
+        self.calls.append(("forward", bind, port, remote_port))
+        tunnel = FakeTunnel(bind, port, remote_port)
+        self.tunnels.append(tunnel)
+        return tunnel
 
     def stop_lab(self, service: str) -> None:
         """The lab's container exits (a crash, or `docker stop` by hand)."""

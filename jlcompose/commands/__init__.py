@@ -43,4 +43,7 @@ class Context:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = self.open_engine()
+            from jlcompose.lab.remote import announce  # one line naming a remote engine's host
+
+            announce(self._engine.endpoint())
         return self._engine

@@ -94,6 +94,8 @@ def _through_agent(
     """
     from jlcompose.lab import agentclient
 
+    if not agentclient.reachable():
+        return None
     project = ctx.project()
     service = project.service(name or project.config.default_services[0])
     answer = agentclient.ask(

@@ -44,6 +44,7 @@ class Config:
     project_name_explicit: bool = False
     extra_compose_files: tuple[Path, ...] = field(default_factory=tuple)
     unpin: tuple[str, ...] = ()  # pins dropped from the image's pip constraint file (canonical names)
+    sync_exclude: tuple[str, ...] = ()  # more paths a remote lab's volume does not mirror (docs/remote.md)
 
     @property
     def state_dir(self) -> Path:
@@ -117,6 +118,7 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         "ca_certs",
         "compose_files",
         "unpin",
+        "sync_exclude",
     }
     for key in table:
         if key not in known:
@@ -155,6 +157,12 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
         if not all(isinstance(n, str) and _PACKAGE_RE.match(n) for n in names):
             raise ConfigError(f'{where}: `unpin` must be a list of package names, e.g. ["h11"].')
         values["unpin"] = tuple(dict.fromkeys(re.sub(r"[-_.]+", "-", n).lower() for n in names))
+
+    if "sync_exclude" in table:
+        patterns = _want(list, table["sync_exclude"], where, "sync_exclude", "a list of glob patterns")
+        if not all(isinstance(p, str) and p.strip() for p in patterns):
+            raise ConfigError(f'{where}: `sync_exclude` must be a list of glob patterns, e.g. ["data/"].')
+        values["sync_exclude"] = tuple(p.strip() for p in patterns)
 
     # environment overrides, one variable per key
     env_where = "environment"

@@ -208,7 +208,9 @@ def _append(text: str, lines: list[Line], requirement: str) -> str:
         return requirement + ending
     prefix = "" if lines[-1].ending else ending
     if continues(lines, len(lines) - 1):
-        prefix += ending  # an empty line ends the dangling continuation (pip's join_lines)
+        # an empty line ends the dangling continuation (pip's join_lines); after a lone "\r"
+        # a "\n" would only make it "\r\n", one break, so the empty line ends in "\r" too
+        prefix += "\r" if text.endswith("\r") and ending.startswith("\n") else ending
     return text + prefix + requirement + ending
 
 

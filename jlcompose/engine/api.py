@@ -7,6 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from jlcompose.core.endpoint import Endpoint
+
+__all__ = ["Endpoint"]  # the engine's address: a value of core/, traded here too
+
 LineSink = Callable[[str], None]
 # `!reset` in compose.cpu.yaml needs Compose 2.24.4; everything else we use is older.
 MIN_COMPOSE = (2, 24, 4)
@@ -93,10 +97,49 @@ class ContainerInfo:
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool = False  # created with a GPU device request
     gpus: str = ""  # which: "all", a count ("2") or device IDs ("0,1"); "" without a request
+    published: tuple[tuple[int, str, int], ...] = ()  # (container port, host address, host port)
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    def host_port(self, container_port: int) -> int | None:
+        """The engine host's port that publishes this container port (a remote engine picks it)."""
+        return next((p for c, _ip, p in self.published if c == container_port), None)
+
+
+class Channel(Protocol):
+    """A process in a lab (or a one-off container of it) with its stdin and stdout as a pipe."""
+
+    def send(self, data: bytes) -> None:
+        """Write to its stdin; raises EngineError when it is gone."""
+        ...
+
+    def receive(self) -> bytes:
+        """One line from its stdout, newline included; b"" once it ended."""
+        ...
+
+    def close(self) -> int:
+        """End it (stdin closed, then stopped); its exit status."""
+        ...
+
+    def reason(self) -> str:
+        """The tail of its error output: why it ended, if it did."""
+        ...
+
+
+class Tunnel(Protocol):
+    """A local port forwarded to a port on the engine's host over the engine's own SSH transport."""
+
+    pid: int | None
+
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def reason(self) -> str:
+        """Why it ended (ssh's own words), once it did."""
+        ...
 
 
 class Engine(Protocol):
@@ -179,4 +222,23 @@ class Engine(Protocol):
 
     def gpu_probe(self, image: str) -> bool:
         """True when a throwaway container of `image` can get the NVIDIA device driver."""
+        ...
+
+    def endpoint(self) -> Endpoint:
+        """Which engine this is (DOCKER_HOST, or the Docker context's endpoint); no daemon call."""
+        ...
+
+    def attach(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        """argv in the service's running container with stdin and stdout piped (`exec -i`).
+
+        Raises LabNotRunning when the service has no running container.
+        """
+        ...
+
+    def run_attached(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        """argv in a one-off container of the service (its image and volumes, no ports), piped."""
+        ...
+
+    def forward(self, bind: str, port: int, remote_port: int) -> Tunnel:
+        """Forward bind:port here to the engine host's 127.0.0.1:remote_port over SSH (ssh:// only)."""
         ...

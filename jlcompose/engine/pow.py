@@ -11,31 +11,36 @@ import json
 import os
 import platform
 import shutil
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from jlcompose.core.distribution import arch_of
-from jlcompose.engine import translate
+from jlcompose.core.endpoint import Endpoint, parse_host
+from jlcompose.engine import contexts, translate
 from jlcompose.engine.api import (
-    MIN_COMPOSE,
+    Channel,
     ContainerInfo,
     EngineInfo,
     ImageInfo,
     LineSink,
     RemoteImage,
     Stack,
+    Tunnel,
 )
-from jlcompose.engine.inspected import describe, image_info
+from jlcompose.engine.channels import ProcessChannel, SshTunnel
+from jlcompose.engine.describe import describe, engine_info, image_info
 from jlcompose.engine.registry import Registry, docker_config_text, urllib_fetch
 from jlcompose.engine.runner import Runner, configured_host, decode, docker_missing, log
 from jlcompose.errors import (
     ComposeFailed,
-    ComposeMissing,
-    ComposeTooOld,
     ConfigError,
     DaemonDown,
     LabNotRunning,
+    UsageError,
 )
+
+LISTING_S = 1.0
 
 
 class PowEngine:
@@ -45,8 +50,11 @@ class PowEngine:
         self._runner = Runner()
         self._docker = self._runner.docker
         # containers() is asked several times per command (running? then exec); the answer
-        # stays good until this engine changes something
-        self._listing: dict[str, list[ContainerInfo]] = {}
+        # stays good until this engine changes something, or LISTING_S passed: another process
+        # (a second `up` this one waited for, the lab recreated under a long-running watcher or
+        # remote link) may have changed the containers meanwhile
+        self._listing: dict[str, tuple[float, list[ContainerInfo]]] = {}
+        self._endpoint: Endpoint | None = None
         self._arch = platform.machine()  # the daemon's, once info() has asked it
 
     # -- Engine ---------------------------------------------------------------------------
@@ -56,30 +64,8 @@ class PowEngine:
         sysinfo = self._runner.call("docker info", self._docker.system.info)
         if not sysinfo.server_version:
             raise DaemonDown(configured_host())
-        # `docker info` lists the CLI's plugins: no second process just to ask Compose
-        plugins = (sysinfo.client_info.plugins or []) if sysinfo.client_info else []
-        compose = next((p for p in plugins if p.name == "compose"), None)
-        minimum = ".".join(map(str, MIN_COMPOSE))
-        if compose is None or not compose.version:
-            raise ComposeMissing(
-                "Docker Compose v2 (`docker compose`) is not installed.",
-                hint=f"install the docker-compose-plugin package (Compose {minimum} or newer).",
-            )
         self._arch = str(sysinfo.architecture or self._arch)
-        raw = str(compose.version)
-        version = translate.parse_version(raw)
-        if not version or version < MIN_COMPOSE:
-            raise ComposeTooOld(
-                f"Docker Compose {raw} is too old; jlcompose needs {minimum} or newer.",
-                hint="upgrade the docker-compose-plugin package.",
-            )
-        return EngineInfo(
-            server_version=str(sysinfo.server_version),
-            compose_version=".".join(map(str, version)),
-            engine_id=str(sysinfo.id or ""),
-            runtimes=tuple((sysinfo.runtimes or {}).keys()),
-            docker_root_dir=str(sysinfo.docker_root_dir or ""),
-        )
+        return engine_info(sysinfo)
 
     def config(self, stack: Stack) -> dict[str, Any]:
         try:
@@ -184,14 +170,16 @@ class PowEngine:
 
     def containers(self, stack: Stack, services: Sequence[str] | None = None) -> list[ContainerInfo]:
         name = stack.project_name
-        if name not in self._listing:
+        cached = self._listing.get(name)
+        if cached is None or time.monotonic() - cached[0] > LISTING_S:
             label = f"com.docker.compose.project={name}"
             found = self._runner.call(
                 "listing containers",
                 lambda: self._docker.container.list(all=True, filters=[("label", label)]),
             )
-            self._listing[name] = [describe(c) for c in found]
-        infos = list(self._listing[name])
+            cached = (time.monotonic(), [describe(c) for c in found])
+            self._listing[name] = cached
+        infos = list(cached[1])
         if services is not None:
             infos = [c for c in infos if c.service in services]
         return sorted(infos, key=lambda c: c.name)
@@ -267,3 +255,36 @@ class PowEngine:
             with contextlib.suppress(DockerException):
                 self._docker.container.remove(container, force=True)
         return True
+
+    # -- remote engines --------------------------------------------------------------------
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            found = contexts.current()
+            if found is None:  # a context the CLI's files do not describe: ask the CLI
+                context = self._runner.call("reading the Docker context", self._current_context)
+                docker = (context.endpoints or {}).get("docker")
+                found = parse_host(str(docker.host if docker else ""), context=context.name)
+            self._endpoint = found
+        return self._endpoint
+
+    def _current_context(self) -> Any:
+        return self._docker.context.inspect(None)
+
+    def attach(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        found = [c for c in self.containers(stack, [service]) if c.running]
+        if not found:
+            raise LabNotRunning(service)
+        who = ["--user", user] if user else []
+        return ProcessChannel([*self._runner.docker_cmd(), "exec", "-i", *who, found[0].id, *argv])
+
+    def run_attached(self, stack: Stack, service: str, argv: Sequence[str], *, user: str | None) -> Channel:
+        who = ["--user", user] if user else []
+        cmd = [*self._runner.compose_cmd(stack), "run", "--rm", "-T", "--no-deps", *who]
+        log.debug("compose variables: %s", stack.shown_variables())
+        return ProcessChannel([*cmd, "--entrypoint", argv[0], service, *argv[1:]], stack.env)
+
+    def forward(self, bind: str, port: int, remote_port: int) -> Tunnel:
+        endpoint = self.endpoint()
+        if endpoint.kind != "ssh":
+            raise UsageError(f"only an ssh:// engine can forward the lab's port, not {endpoint.url}.")
+        return SshTunnel(endpoint, bind, port, remote_port)

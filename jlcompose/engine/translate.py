@@ -19,6 +19,7 @@ from jlcompose.errors import (
     GpuUnavailable,
     ImageMissing,
     PortTaken,
+    SshFailed,
     StartFailed,
 )
 
@@ -38,8 +39,80 @@ _PORT_TAKEN = ("port is already allocated", "address already in use")
 _METADATA = re.compile(r"^#(\d+) \[[^\]]*\] load metadata for (\S+)", re.MULTILINE)
 
 
+# the docker CLI's ssh transport: "command [ssh -o ConnectTimeout=30 -T -l me -p 22 -- gpu-box docker
+# system dial-stdio] has exited with exit status 255, make sure ...: stderr=ssh: connect to host ..."
+_SSH_COMMAND = re.compile(
+    r"command \[ssh (?P<args>[^\]]*)\] has exited with exit status \d+.*?stderr=(?P<why>.*)", re.S
+)
+_SSH_REASONS = (
+    (
+        "Connection refused",
+        "nothing listens for SSH there",
+        "check the host and port in DOCKER_HOST (or the context), and that sshd runs",
+    ),
+    (
+        "Permission denied",
+        "the server refused the login",
+        "docker and jlcompose log in with a key: `ssh-copy-id USER@HOST`, or load the key into ssh-agent",
+    ),
+    (
+        "Host key verification failed",
+        "the server's host key is not known (or changed)",
+        "run `ssh USER@HOST` once and accept its key",
+    ),
+    (
+        "Could not resolve hostname",
+        "the host name is unknown",
+        "check the name in DOCKER_HOST (or the context)",
+    ),
+    ("timed out", "the server did not answer in time", "check the network or VPN"),
+    ("No route to host", "the network cannot reach it", "check the network or VPN"),
+    (
+        "command not found",
+        "the server has no `docker` command on the PATH of SSH sessions",
+        "install Docker there, or put docker on the PATH of non-interactive shells",
+    ),
+)
+
+
+def ssh_failure(text: str, host: str | None = None) -> SshFailed | None:
+    """SshFailed when `text` is the docker CLI's (or ssh's own) report of a failed SSH connection."""
+    m = _SSH_COMMAND.search(text)
+    if m is not None:
+        args = m.group("args").split()
+        target = args[args.index("--") + 1] if "--" in args[:-1] else (host or "the Docker host")
+        if "-l" in args[:-1]:
+            target = f"{args[args.index('-l') + 1]}@{target}"
+        why = m.group("why").strip().splitlines()[0].strip() if m.group("why").strip() else ""
+    elif host is not None and (line := _ssh_line(text)) is not None:
+        target, why = host, line
+    else:
+        return None
+    for needle, reason, fix in _SSH_REASONS:
+        if needle.lower() in why.lower():
+            return SshFailed(target, f"{reason}.", hint=fix.replace("USER@HOST", target) + ".", detail=why)
+    return SshFailed(
+        target,
+        f"{why.rstrip('.') or 'ssh gave no reason'}.",
+        hint=f"check that `ssh {target} docker version` works from this shell.",
+        detail=tail(text, 3),
+    )
+
+
+def _ssh_line(text: str) -> str | None:
+    for line in text.splitlines():
+        low = line.lower()
+        if line.startswith(("ssh: ", "channel_setup_fwd_listener", "bind [")) or any(
+            n.lower() in low for n, _r, _f in _SSH_REASONS[:5]
+        ):
+            return line.strip()
+    return None
+
+
 def engine_gone(text: str) -> EngineError | None:
-    """DaemonDown or DaemonDenied when `text` says the daemon is out of reach, else None."""
+    """DaemonDown, DaemonDenied or SshFailed when `text` says the daemon is out of reach, else None."""
+    if (ssh := ssh_failure(text)) is not None:
+        return ssh
     if m := _DAEMON_AT.search(text):
         return DaemonDown(m.group(1))
     if m := _DENIED_AT.search(text):

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from jlcompose.core import lockfile
 from jlcompose.core.config import load_config
 from jlcompose.core.pipfailure import explain_failure
 from jlcompose.core.pkgargs import validate_argument
@@ -29,7 +30,7 @@ from jlcompose.core.reqfile import describe, facts
 from jlcompose.errors import JlcomposeError, RequirementError
 from jlcompose.files import ensure_dir
 from jlcompose.inlab import install as installer
-from jlcompose.inlab import pipreq, protocol
+from jlcompose.inlab import lock, pipreq, protocol
 from jlcompose.state import StateDir
 
 Send = Callable[[dict[str, Any]], None]
@@ -106,6 +107,16 @@ class Agent:
         def say(kind: str, text: str) -> None:
             send({"say": kind, "text": text})
 
+        def relock() -> None:
+            try:
+                frozen = lock.write(path)  # the lab asks itself: no Docker call
+            except (RuntimeError, OSError) as exc:  # installed and saved: only the lock lags
+                say("warn", f"could not lock again ({exc}); the next `up` builds from requirements.txt")
+                return
+            if frozen is not None:
+                where = (path.parent / lockfile.LOCK_NAME).relative_to(self.root).as_posix()
+                say("ok", f"locked again: {where}: {len(frozen.kept)} packages at their exact versions")
+
         plan = pipreq.apply(
             path,
             reqs,
@@ -115,6 +126,7 @@ class Agent:
             install=install,
             say=say,
             unpin=unpin,
+            relock=relock,
         )
         if plan.changed:
             say(

@@ -14,6 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jlcompose.core.configedit import unpin_target, with_unpin
+from jlcompose.core.lockfile import LOCK_NAME
 from jlcompose.core.reqfile import EditPlan, plan_edit
 from jlcompose.errors import InstallFailed
 from jlcompose.files import atomic_write, locked
@@ -38,11 +39,13 @@ def apply(
     install: Install | None,
     say: Say,
     unpin: Sequence[str] = (),
+    relock: Callable[[], None] | None = None,
 ) -> EditPlan:
     """Edit one requirements file (installing first when `install` is given); the plan carried out.
 
     `unpin`: pins of the image's constraint file that `install` must ignore; once the
     install worked they are kept in the project's config, so builds drop them too.
+    `relock`: after an install and the write, lock the service again (when it has a lock).
     """
     with locked(lock_file(state, service), what=shown_as):
         # planned again under the lock: another pipreq may have written since
@@ -65,6 +68,8 @@ def apply(
             keep_unpinned(state.path.parent, unpin, say)
         if install is not None:
             remember_installed(state, service, plan.changed, applied=plan.new)
+            if relock is not None and (requirements.parent / LOCK_NAME).is_file():
+                relock()
     return plan
 
 

@@ -15,7 +15,7 @@ from jlcompose.errors import ExitCode, InstallFailed, JlcomposeError, Requiremen
 from jlcompose.inlab import protocol
 from jlcompose.inlab.protocol import until_error
 
-__all__ = ["ask", "install", "raise_if_error", "socket_for", "until_error"]
+__all__ = ["ask", "install", "raise_if_error", "reachable", "socket_for", "until_error"]
 
 _ERRORS: dict[str, type[JlcomposeError]] = {
     "RequirementError": RequirementError,
@@ -26,6 +26,19 @@ _ERRORS: dict[str, type[JlcomposeError]] = {
 
 def socket_for(state_dir: Path, service: str) -> Path:
     return protocol.socket_path(state_dir, service)
+
+
+def reachable() -> bool:
+    """Whether a lab's agent can be reached from here: not when the Docker engine is remote.
+
+    Read from DOCKER_HOST and the docker CLI's own files, so the hot path stays free of Docker
+    calls; a context those files do not describe counts as local (its socket is then missing
+    anyway, and the caller falls back to `docker exec`).
+    """
+    from jlcompose.engine import contexts
+
+    found = contexts.current()
+    return found is None or not found.remote
 
 
 def ask(

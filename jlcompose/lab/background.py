@@ -20,6 +20,16 @@ STOP_WAIT_S = 30.0
 _spawned: dict[int, subprocess.Popen[bytes]] = {}  # background watchers this process started
 
 
+def adopt(child: subprocess.Popen[bytes]) -> None:
+    """A background process this process started: reaped when it ends (no zombie left)."""
+    _spawned[child.pid] = child
+
+
+def reap(pid: int) -> None:
+    if (child := _spawned.get(pid)) is not None and child.poll() is not None:
+        _spawned.pop(pid, None)
+
+
 def _pidfile(project: Project) -> Path:
     return project.state.watch_pid
 
@@ -44,8 +54,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _is_watcher(pid: int) -> bool:
-    """Whether PID runs `jlcompose watch` (or `up --watch`), so a reused PID is never signalled."""
+def alive(pid: int) -> bool:
+    return _alive(pid)
+
+
+def runs_jlcompose(pid: int, words: set[str]) -> bool:
+    """Whether PID runs jlcompose with one of `words` among its arguments (a reused PID does not)."""
     if pid == os.getpid():
         return True
     try:
@@ -55,7 +69,12 @@ def _is_watcher(pid: int) -> bool:
     except OSError:
         return False
     args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-    return any("jlcompose" in a for a in args) and bool({"watch", "--watch"} & set(args))
+    return any("jlcompose" in a for a in args) and bool(words & set(args))
+
+
+def _is_watcher(pid: int) -> bool:
+    """Whether PID runs `jlcompose watch` (or `up --watch`), so a reused PID is never signalled."""
+    return runs_jlcompose(pid, {"watch", "--watch"})
 
 
 def watcher_pid(project: Project) -> int | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from jlcompose import console
-from jlcompose.core import quickbuild
+from jlcompose.core import lockfile, quickbuild
 from jlcompose.engine.api import Engine, Stack
-from jlcompose.errors import BuildFailed, UsageError
+from jlcompose.errors import BuildFailed, ConfigError, UsageError
 from jlcompose.files import atomic_write
 from jlcompose.lab import labfiles
 from jlcompose.lab.progress import BuildView
@@ -79,19 +79,47 @@ def build_if_needed(
             f"{name}: the image for hash {target.tag} does not exist and --no-build was given.",
             hint=f"run `jlcompose up {name}` without --no-build.",
         )
+    locked = _from_lock(project, target)
     args = {
         **target.build_args,
         "JLC_HASH": target.hash,
         "JLC_INPUTS": target.inputs_hash,
         "JLC_REQUIREMENTS": quickbuild.encode(target.inputs.requirements_text),
+        "JLC_REQUIREMENTS_FILE": lockfile.LOCK_NAME if locked else "requirements.txt",
     }
-    if not rebuild and _quick_build(project, engine, stack, target, args):
+    # a lock is the whole set: nothing to add to an older image
+    if not rebuild and not locked and _quick_build(project, engine, stack, target, args):
         return
-    console.step(f"{name}: building image {target.tag} (what shapes it changed)")
+    how = f" from {lockfile.LOCK_NAME}" if locked else ""
+    console.step(f"{name}: building image {target.tag}{how} (what shapes it changed)")
     with BuildView(name) as view:
         engine.build(stack, name, args, view)
     _check_label(engine, target)
     console.ok(f"{name}: built {target.tag} in {view.elapsed:.1f} s")
+
+
+def _from_lock(project: Project, target: Target) -> bool:
+    """Whether the build installs requirements.lock: one made from these very requirements."""
+    lock = target.inputs.lock_text
+    if lock is None:
+        return False
+    service = target.service
+    shown = project.relative(service.folder / lockfile.LOCK_NAME)
+    if not lockfile.applies(lock, target.inputs.requirements_text):
+        console.warn(
+            f"{shown} is older than {project.relative(service.requirements)}: building from "
+            f"{service.requirements.name}; `jlcompose lock {service.name}` (once the lab runs) locks "
+            "again, or delete the lock"
+        )
+        return False
+    dockerfile = dict(target.inputs.files).get("Dockerfile", b"")
+    if b"JLC_REQUIREMENTS_FILE" not in dockerfile:
+        raise ConfigError(
+            f"{shown} is there, but {project.config.docker_files}/Dockerfile does not install it "
+            "(it has no JLC_REQUIREMENTS_FILE build arg).",
+            hint="`jlcompose init --force` writes the current Dockerfile; or delete the lock.",
+        )
+    return True
 
 
 def _quick_build(

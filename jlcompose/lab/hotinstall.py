@@ -67,7 +67,11 @@ def install(
         live(line)
 
     with status:
-        rc = agentclient.install(project.state.path, service.name, requirements, feed, unpin=unpin)
+        # the agent's socket is in the lab's folder: on a remote engine that is the server's
+        # volume, out of reach from here, so installs go through `docker exec` there
+        rc = None
+        if not engine.endpoint().remote:
+            rc = agentclient.install(project.state.path, service.name, requirements, feed, unpin=unpin)
         if rc is None:
             rc = engine.exec(stack, service.name, exec_argv(requirements, unpin), user="0", on_line=feed)
     if rc != 0:

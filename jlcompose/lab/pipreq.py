@@ -12,9 +12,9 @@ from jlcompose import console
 from jlcompose.core.pkgargs import validate_argument
 from jlcompose.core.reqfile import describe, facts, plan_edit
 from jlcompose.engine.api import Engine, Stack
-from jlcompose.errors import EngineError, RequirementError
+from jlcompose.errors import EngineError, JlcomposeError, RequirementError
 from jlcompose.inlab import pipreq as shared
-from jlcompose.lab import hotinstall
+from jlcompose.lab import hotinstall, lock
 from jlcompose.project import Project, Service
 
 
@@ -88,6 +88,13 @@ def _apply(
         assert engine is not None and stack is not None
         hotinstall.install(project, engine, stack, service, lines, unpin=unpin)
 
+    def relock() -> None:
+        assert engine is not None and stack is not None
+        try:
+            lock.relock(project, engine, stack, service)
+        except JlcomposeError as exc:  # installed and saved all the same: only the lock lags
+            console.warn(f"could not lock again ({exc.message}); the next `up` builds from requirements.txt")
+
     plan = shared.apply(
         service.requirements,
         reqs,
@@ -97,6 +104,7 @@ def _apply(
         install=install_here if running else None,
         say=say,
         unpin=unpin,
+        relock=relock if running else None,
     )
     result = {
         "service": service.name,
@@ -113,6 +121,12 @@ def _apply(
         console.info(f"The image gets it at the next `jlcompose up {service.name}`.")
         return result
     console.ok(f"{rel}: {done}")
+    if lock.lock_path(service).is_file():
+        console.info(
+            f"{project.relative(lock.lock_path(service))} is now older than {service.requirements.name}: "
+            f"the next `jlcompose up` builds from {service.requirements.name}; `jlcompose lock "
+            f"{service.name}` once the lab runs locks again."
+        )
     if running is False:
         console.info(f"The {service.name} lab is not running.")
     elif install:

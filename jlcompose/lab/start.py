@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from jlcompose import console
 from jlcompose.core.composemodel import ComposeModel
@@ -68,8 +68,14 @@ def start(
     gpu: str,
     recreate: bool,
     rebuild: bool,
+    on_started: Callable[[Mapping[str, ContainerInfo]], None] | None = None,
+    check_ports: bool = True,
 ) -> None:
-    """Start what needs starting, wait for each lab, record what was started."""
+    """Start what needs starting, wait for each lab, record what was started.
+
+    `on_started` sees the containers once they exist, before the wait (a remote engine's link
+    starts there); `check_ports`: whether the labs' ports are this machine's to check.
+    """
     names = list(targets)
     before = {c.service: c for c in engine.containers(stack, names)}
     state = project.state.read()
@@ -85,7 +91,8 @@ def start(
             continue
         if current is None:
             _clear_name_conflict(engine, model.name, svc)
-        _check_port(target, current)
+        if check_ports:
+            _check_port(target, current)
         to_start.append(svc)
     if to_start:
         if rebuild:  # asked to replace the container even where the image is the same
@@ -95,6 +102,8 @@ def start(
         console.step(f"up: {', '.join(to_start)} ({'CPU' if cpu else 'GPU'})")
         engine.up(stack, to_start)
     after = {c.service: c for c in engine.containers(stack, names)} if to_start else before
+    if on_started is not None:
+        on_started(after)
     for svc, target in targets.items():
         _wait(project, engine, stack, target, container=after.get(svc), token=token)
         if svc not in kept:

@@ -9,8 +9,10 @@ from typing import Any
 
 from jlcompose import console
 from jlcompose.core import composemodel
+from jlcompose.core.composemodel import Address
 from jlcompose.engine.api import Engine, Stack
 from jlcompose.errors import JlcomposeError, LabNotRunning
+from jlcompose.lab import link, remote
 from jlcompose.lab.background import watcher_pid
 from jlcompose.lab.build import HASH_LABEL
 from jlcompose.lab.http import lab_url
@@ -25,7 +27,10 @@ def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str,
     stack = project.stack(cpu=False)
     containers = {c.service: c for c in engine.containers(stack, [s.name for s in services])}
     model = composemodel.parse(engine.config(stack))
-    targets = resolve(engine, model, [collect_inputs(project, s) for s in services])
+    endpoint = engine.endpoint()
+    targets = remote.addressed(
+        endpoint, resolve(engine, model, [collect_inputs(project, s) for s in services])
+    )
     state = project.state.read()
     token = project.state.read_token()
     rows = []
@@ -55,7 +60,30 @@ def collect(project: Project, engine: Engine, names: Sequence[str]) -> dict[str,
         )
     up = [name for name, c in containers.items() if c.running]
     caches = {"volume": f"{model.name}_cache", "path": CACHE, "bytes": _cache_size(engine, stack, up)}
-    return {"project": model.name, "services": rows, "watcher_pid": watcher_pid(project), "caches": caches}
+    where: dict[str, Any] = {"url": endpoint.url, "remote": endpoint.remote, "context": endpoint.context}
+    if endpoint.remote:
+        where["workspace_volume"] = remote.workspace_volume(model.name)
+        where["link"] = link.status(project)
+    return {
+        "project": model.name,
+        "engine": where,
+        "services": rows,
+        "watcher_pid": watcher_pid(project),
+        "caches": caches,
+    }
+
+
+def _engine_line(where: dict[str, Any]) -> str:
+    shown = where["url"] + (f" (Docker context {where['context']})" if where["context"] else "")
+    if not where["remote"]:
+        return f"engine: {shown} (local: the labs bind-mount this folder)"
+    report = where.get("link")
+    if report is None:
+        held = "link not running (`jlcompose up` starts it)"
+    else:
+        forwards = ", ".join(f"{b}:{p} -> server port {r}" for _s, b, p, r in report.get("forwards") or [])
+        held = f"link {report.get('state', '?')} (PID {report['pid']}{'; ' + forwards if forwards else ''})"
+    return f"engine: {shown} (remote: project synced with volume {where['workspace_volume']}; {held})"
 
 
 def _cache_size(engine: Engine, stack: Stack, running: Sequence[str]) -> int | None:
@@ -93,6 +121,7 @@ def status(project: Project, engine: Engine, names: Sequence[str], *, as_json: b
     for row in report["services"]:
         if row["url"]:
             console.data(f"{row['service']}: {row['url']}")
+    console.info(_engine_line(report["engine"]))
     pid = report["watcher_pid"]
     console.info(f"watcher: running (pid {pid})" if pid else "watcher: not running")
     caches = report["caches"]
@@ -112,6 +141,9 @@ def url(
     if not any(c.running for c in engine.containers(stack, [service.name])):
         raise LabNotRunning(service.name)
     address = composemodel.parse(engine.config(stack)).service(service.name).address
+    endpoint = engine.endpoint()
+    if address is not None and endpoint.kind == "tcp":  # no forward over TCP: the server itself
+        address = Address(endpoint.host, address.bind, address.port)
     token = project.state.read_token()
     if address is None:
         raise JlcomposeError(f"{service.name} publishes no port for JupyterLab (8888).")

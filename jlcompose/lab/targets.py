@@ -9,6 +9,7 @@ from pathlib import Path
 from jlcompose.core import hashing, quickbuild
 from jlcompose.core.composemodel import Address, ComposeModel
 from jlcompose.core.includes import include_paths
+from jlcompose.core.lockfile import LOCK_NAME
 from jlcompose.engine.api import Engine, ImageInfo
 from jlcompose.errors import RequirementError
 from jlcompose.project import Project, Service
@@ -26,6 +27,13 @@ class ServiceInputs:
     def requirements_text(self) -> str:
         data = dict(self.files).get(self.requirements_rel, b"")
         return data.decode("utf-8", errors="replace")
+
+    @property
+    def lock_text(self) -> str | None:
+        """requirements.lock beside requirements.txt (`jlcompose lock`), if there is one."""
+        rel = self.requirements_rel.rpartition("/")[0] + "/" + LOCK_NAME
+        data = dict(self.files).get(rel)
+        return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def collect_inputs(project: Project, service: Service) -> ServiceInputs:

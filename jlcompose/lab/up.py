@@ -12,7 +12,7 @@ from jlcompose.core.composemodel import Address
 from jlcompose.engine.api import Engine
 from jlcompose.errors import ConfigError
 from jlcompose.files import atomic_write
-from jlcompose.lab import build, fastpath, ports, pull, start
+from jlcompose.lab import build, fastpath, ports, pull, remote, start
 from jlcompose.lab.http import lab_url
 from jlcompose.lab.targets import collect_inputs, resolve, tags_of
 from jlcompose.project import Project
@@ -48,9 +48,15 @@ def up(
     # Compose checks .env and the compose files here, also before anything is written
     model = _model(project, engine, gpu, gpu_files)
     _check_model(project, model, chosen)
+    endpoint = engine.endpoint()
+    # on a remote engine the project reaches the lab through a volume (lab/remote.py)
+    remote_files = [f for f in [remote.prepare(project, engine, model)] if f is not None]
+    # over SSH the ports are this machine's (the forwards' local ends); over TCP the server's
+    local_ports = endpoint.kind != "tcp"
     with project.state.lock("up", timeout=UP_LOCK_WAIT_S, what="this project's labs"):
         # what runs is looked at only now: another `up` may have started the lab meanwhile
-        moved = ports.move_taken(project, engine, project.stack(cpu=gpu == "cpu"), model, chosen)
+        stack = project.stack(cpu=gpu == "cpu")
+        moved = local_ports and ports.move_taken(project, engine, stack, model, chosen)
         if project.state.read_token() is None:  # the first `up`: the config again, with its token
             token = project.state.token()
             model = _model(project, engine, gpu, gpu_files)
@@ -62,26 +68,35 @@ def up(
             build.sync_context(project)
             inputs = {s.name: collect_inputs(project, s) for s in services}
         bases = pull.ensure_bases(engine, model, chosen, pull=not no_build)  # --no-build pulls nothing
-        targets = resolve(engine, model, inputs.values(), bases)
+        targets = remote.addressed(endpoint, resolve(engine, model, inputs.values(), bases))
         tags = tags_of(targets)
-        stack = project.stack(cpu=gpu == "cpu", tags=tags, extra_files=gpu_files)
+        stack = project.stack(cpu=gpu == "cpu", tags=tags, extra_files=[*gpu_files, *remote_files])
         for target in targets.values():
             build.build_if_needed(project, engine, stack, target, rebuild=rebuild, no_build=no_build)
         first = next(iter(targets.values()))
         cpu = start.decide_cpu(project, engine, gpu, info.key, first.ref)
         if cpu != (gpu == "cpu"):  # no GPU after all: the CPU override, and no GPU selection
-            stack = project.stack(cpu=cpu, tags=tags)
+            gpu_files = []
+            stack = project.stack(cpu=cpu, tags=tags, extra_files=remote_files)
+        run_model = model
+        if remote_files:  # what Compose creates there: the volume instead of the bind
+            run_model = _model(project, engine, "cpu" if cpu else gpu, [*gpu_files, *remote_files])
+            remote.sync_before_start(project, engine, stack, first.service.name)
         start.start(
             project,
             engine,
             stack=stack,
             targets=targets,
-            model=model,
+            model=run_model,
             token=token,
             cpu=cpu,
             gpu=gpu,
             recreate=recreate,
             rebuild=rebuild,
+            on_started=(lambda after: remote.connect(project, engine, targets, after))
+            if remote_files
+            else None,
+            check_ports=local_ports,
         )
     addresses = []
     for target in targets.values():

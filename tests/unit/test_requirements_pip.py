@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -184,6 +184,7 @@ ALPHABET = [*"ab=1 \t#\\\n\r\x0c\x85-;", "  ", "\r\n", "-e"]
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(["\ufeff", *ALPHABET]), max_size=30).map("".join))
+@example("\n\ufeff\\\r")  # a continuation ending in a lone CR: the closing empty line is "\r"
 def test_logical_lines_are_pips_for_any_text(text: str) -> None:
     content = text.removeprefix("\ufeff")  # pip's auto_decode drops a byte order mark
     lines = [lg for lg in logical(physical(text)) if lg.text]
