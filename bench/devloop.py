@@ -394,7 +394,9 @@ _readers: dict[int, _Lines] = {}
 def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
     import queue
 
-    lines = _readers.setdefault(proc.pid, _Lines(proc))
+    if proc.pid not in _readers:  # one reader per process: two would each take some lines
+        _readers[proc.pid] = _Lines(proc)
+    lines = _readers[proc.pid]
     deadline = time.monotonic() + timeout
     seen = []
     while (left := deadline - time.monotonic()) > 0:

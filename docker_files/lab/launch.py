@@ -32,7 +32,7 @@ def main(argv):
             os.chown(cache, uid, gid)
         if os.path.isdir(os.path.join(LIB, "jlcompose")) and os.environ.get("JLC_AGENT", "1") != "0":
             env = dict(os.environ, PYTHONPATH=LIB, PYTHONDONTWRITEBYTECODE="1")
-            subprocess.Popen(  # noqa: S603 - our own module, by this image's Python
+            subprocess.Popen(  # our own module, by this image's Python
                 [sys.executable, "-m", "jlcompose.inlab.agent"], env=env, stdin=subprocess.DEVNULL
             )
         if uid != 0:

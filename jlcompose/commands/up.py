@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     gpu = "cpu" if args.cpu else "gpu" if args.gpu else project.config.gpu
     rc = up(
         project,
-        ctx.engine(),
+        ctx.engine,  # opened by `up` only past its fast path: python-on-whales costs ~0.3 s to load
         args.services,
         gpu=gpu,
         rebuild=args.rebuild,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from jlcompose.engine.api import Engine
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # not at run time: the hot install reads engine/contexts.py and nothing more
+    from jlcompose.engine.api import Engine
 
 
 def open_engine() -> Engine:

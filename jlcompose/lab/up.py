@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import webbrowser
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from jlcompose import console
@@ -22,7 +22,7 @@ UP_LOCK_WAIT_S = 1800  # a second `up` waits for the first one's build, then fin
 
 def up(
     project: Project,
-    engine: Engine,
+    engine: Engine | Callable[[], Engine],
     names: Sequence[str],
     *,
     gpu: str = "auto",
@@ -42,6 +42,8 @@ def up(
             for name in chosen:
                 console.ok(f"{name}: running, nothing changed")
             return _print_urls(fast, token, open_browser=open_browser)
+    if callable(engine):  # opened only now: the fast path above needs none
+        engine = engine()
     info = engine.info()  # before anything is written: without an engine nothing changes
     requests = project.gpu_requests(chosen)  # JLC_<SVC>_GPUS, checked before anything is written
     gpu_files = [] if gpu == "cpu" or not requests else [_gpu_override(project, requests)]

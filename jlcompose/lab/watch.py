@@ -70,11 +70,12 @@ def watch(
         applier.prime(chosen)
         observed = observe(sink, sink.set_files(applier.files(chosen)), poll)
         try:
+            for svc in chosen:  # catch up with edits made while nobody watched
+                applier.handle(svc)
+            # said once caught up: a save made after this line is one the loop sees as a save
             names = ", ".join(s.name for s in chosen)
             how = "; Ctrl-C stops" if sys.stdin is not None and sys.stdin.isatty() else ""
             console.info(f"watching the requirements of {names} ({observed.mode}){how}")
-            for svc in chosen:  # catch up with edits made while nobody watched
-                applier.handle(svc)
             if ready is not None:
                 ready.set()
             while not stop.is_set():

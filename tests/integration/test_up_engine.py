@@ -68,10 +68,13 @@ def test_lab_lifecycle(lab_project: Path) -> None:
     cid1 = _container_id(root, name)
 
     # unchanged -> no build, same container
-    again = run_cli("up", "torch", cwd=root)
+    # -v names every docker command run; the import log shows whether the Docker client was loaded
+    again = run_cli("-v", "up", "torch", cwd=root, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert again.returncode == 0, again.stderr
-    # nothing changed and the lab answers: no Docker call at all
+    # nothing changed and the lab answers: no Docker call at all, not even the client's import
     assert "running, nothing changed" in again.stderr and "building image" not in again.stderr
+    assert not [line for line in again.stderr.splitlines() if line.startswith("$ ")], again.stderr
+    assert "python_on_whales" not in again.stderr
     assert _container_id(root, name) == cid1
     assert again.stdout.strip() == url
 
