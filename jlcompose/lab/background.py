@@ -1,4 +1,5 @@
-"""One watcher per project: its pidfile, `watch --detach` and `watch --stop`."""
+"""Processes jlcompose runs in the background: the one watcher per project (its pidfile,
+`watch --detach`, `watch --stop`), how such a process is started and logged, and its signals."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 from jlcompose import console
 from jlcompose.errors import ExitCode, JlcomposeError
@@ -23,6 +26,42 @@ _spawned: dict[int, subprocess.Popen[bytes]] = {}  # background watchers this pr
 def adopt(child: subprocess.Popen[bytes]) -> None:
     """A background process this process started: reaped when it ends (no zombie left)."""
     _spawned[child.pid] = child
+
+
+def spawn_logged(project: Project, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """`jlcompose -C ROOT ARGS...` in a session of its own, appending to `log` under a dated header."""
+    argv = [sys.executable, "-m", "jlcompose", "-C", str(project.root), *args]
+    with log.open("ab") as out:
+        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(args)}\n".encode())
+        out.flush()
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=project.root,
+            start_new_session=True,
+        )
+    adopt(child)
+    return child
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGHUP set `stop`, so a loop ends after its current step (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def reap(pid: int) -> None:
@@ -113,20 +152,8 @@ def detach(project: Project, services: Sequence[str], *, poll: bool, rebuild: bo
         raise _already(pid)
     project.state.ensure()
     log = project.state.watch_log
-    argv = [sys.executable, "-m", "jlcompose", "-C", str(project.root), "watch", *services]
-    argv += ["--poll"] * poll + ["--rebuild"] * rebuild
-    with log.open("ab") as out:
-        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv[3:])}\n".encode())
-        out.flush()
-        child = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=project.root,
-            start_new_session=True,
-        )
-    _spawned[child.pid] = child
+    args = ["watch", *services] + ["--poll"] * poll + ["--rebuild"] * rebuild
+    child = spawn_logged(project, args, log)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if _read_pid(project) == child.pid:

@@ -13,13 +13,9 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from jlcompose import console
@@ -190,43 +186,13 @@ def follow(project: Project, engine: Engine, *, stop: threading.Event, interval:
     return 0
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGHUP end the link after one last round (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def spawn(project: Project) -> int:
     """Start the link in the background and wait until its forwards listen; its PID."""
     project.state.ensure()
     with contextlib.suppress(OSError):
         project.state.link_status.unlink()
     log = project.state.link_log
-    argv = [sys.executable, "-m", "jlcompose", "-C", str(project.root), "sync", "--follow"]
-    with log.open("ab") as out:
-        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} sync --follow\n".encode())
-        out.flush()
-        child = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=project.root,
-            start_new_session=True,
-        )
-    background.adopt(child)
+    child = background.spawn_logged(project, ["sync", "--follow"], log)
     deadline = time.monotonic() + START_WAIT_S
     while time.monotonic() < deadline:
         report = _report(project)

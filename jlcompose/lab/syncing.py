@@ -7,7 +7,7 @@ import threading
 from jlcompose import console
 from jlcompose.engine.api import Engine
 from jlcompose.errors import JlcomposeError, UsageError
-from jlcompose.lab import link, sync
+from jlcompose.lab import background, link, sync
 from jlcompose.project import Project
 
 
@@ -31,7 +31,7 @@ def follow_link(project: Project, engine: Engine) -> int:
     if not engine.endpoint().remote:
         raise UsageError("the Docker engine is local: the labs bind-mount this folder, nothing to sync.")
     stop = threading.Event()
-    with link.stop_on_signals(stop):
+    with background.stop_on_signals(stop):
         try:
             return link.follow(project, engine, stop=stop)
         except KeyboardInterrupt:

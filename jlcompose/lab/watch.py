@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from jlcompose import console
@@ -19,7 +16,7 @@ from jlcompose.engine.api import Engine, Stack
 from jlcompose.errors import ExitCode, InstallFailed, JlcomposeError
 from jlcompose.files import locked
 from jlcompose.lab import hotinstall, observer, watcher
-from jlcompose.lab.background import registered
+from jlcompose.lab.background import registered, stop_on_signals
 from jlcompose.lab.up import up
 from jlcompose.project import Project, Service
 
@@ -65,7 +62,7 @@ def watch(
     chosen = project.pick(services)
     sink = sink or observer.EventSink(clock)
     stop = stop or threading.Event()
-    with _stop_on_signals(stop), registered(project):
+    with stop_on_signals(stop), registered(project):
         applier = Applier(project, engine, rebuild=rebuild)
         applier.prime(chosen)
         observed = observe(sink, sink.set_files(applier.files(chosen)), poll)
@@ -226,21 +223,3 @@ class Applier:
 
 def _show_line(line: str) -> None:
     console.info(f"  {line}")
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGHUP end the loop after the current step; only the main thread may listen."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
