@@ -147,6 +147,11 @@ def lab_project(tmp_path: Path) -> Iterator[Path]:
         capture_output=True,
         timeout=120,
     )
+    drop_images(name)
+
+
+def drop_images(name: str) -> None:
+    """The images jlcompose built for the test project `name`."""
     images = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
         capture_output=True,
@@ -154,6 +159,12 @@ def lab_project(tmp_path: Path) -> Iterator[Path]:
     ).stdout.split()
     if images:
         subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+
+
+def drop_project(root: Path, name: str) -> None:
+    """A test project gone from the engine: its labs, its volumes (caches too), its images."""
+    run_cli("down", "--volumes", cwd=root, timeout=120)
+    drop_images(name)
 
 
 def run_cli(

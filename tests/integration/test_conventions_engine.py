@@ -13,7 +13,7 @@ import pytest
 
 from jlcompose.errors import UsageError
 from jlcompose.scaffold import init
-from tests.conftest import LAB_BASE, REPO, free_port, run_cli
+from tests.conftest import LAB_BASE, REPO, drop_project, free_port, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -78,11 +78,4 @@ def test_a_stack_at_the_project_root(tmp_path: Path) -> None:
             assert answer.status == 200
         assert (project / ".jlcompose/compose.cpu.yaml").is_file()  # made for a stack without one
     finally:
-        run_cli("down", "--volumes", cwd=project)
-        images = subprocess.run(
-            ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if images:
-            subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+        drop_project(project, name)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from jlcompose.gpu import bench, benchrun, report
-from tests.conftest import REPO, container_id, copy_template, free_port, run_cli
+from tests.conftest import REPO, container_id, copy_template, drop_project, free_port, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -61,15 +61,7 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     up = run_cli("up", "torch", "tf", "--cpu", cwd=root, timeout=1200)
     assert up.returncode == 0, up.stderr
     yield root
-    run_cli("down", cwd=root)
-    subprocess.run(["docker", "volume", "rm", "-f", f"{name}_uv-cache"], capture_output=True)
-    images = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    if images:
-        subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+    drop_project(root, name)
 
 
 def _port(root: Path, service: str) -> str:

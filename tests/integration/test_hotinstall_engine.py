@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import container_id, copy_template, free_port, module_version, run_cli
+from tests.conftest import container_id, copy_template, drop_project, free_port, module_version, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -48,15 +48,7 @@ def ngc_project(tmp_path: Path) -> Iterator[Path]:
     up = run_cli("up", "torch", "--cpu", cwd=root)
     assert up.returncode == 0, up.stderr
     yield root
-    run_cli("down", cwd=root)
-    subprocess.run(["docker", "volume", "rm", "-f", f"{name}_uv-cache"], capture_output=True)
-    images = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    if images:
-        subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+    drop_project(root, name)
 
 
 def in_lab(cid: str, script: str, user: str = "0") -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jlcompose.core import lockfile
-from tests.conftest import container_id, copy_template, free_port, module_version, run_cli
+from tests.conftest import container_id, copy_template, drop_project, free_port, module_version, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -41,14 +41,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
     )
     (root / "docker_files/torch/requirements.txt").write_text("# what this lab needs\ntabulate\n")
     yield root
-    run_cli("down", "--volumes", cwd=root)
-    images = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    if images:
-        subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+    drop_project(root, name)
 
 
 def _unpinned_freeze(cid: str) -> set[str]:

@@ -56,8 +56,7 @@ def _project(root: Path, base: str) -> str:
 
 
 def _cleanup(root: Path, name: str) -> None:
-    run_cli("down", cwd=root, timeout=120)
-    subprocess.run(["docker", "volume", "rm", "-f", f"{name}_uv-cache"], capture_output=True)
+    run_cli("down", "--volumes", cwd=root, timeout=120)  # the caches too
     images = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"jlcompose/{name}-*"],
         capture_output=True,
