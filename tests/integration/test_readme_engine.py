@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAB_BASE, REPO, free_port
+from tests.conftest import LAB_BASE, REPO, drop_images, free_port
 
 pytestmark = pytest.mark.docker
 
@@ -76,6 +76,7 @@ def test_quickstart_pasted_into_a_fresh_project_ends_with_a_working_url(tmp_path
         assert url.startswith(f"http://127.0.0.1:{env['JLC_TORCH_PORT']}/lab?token=") and answers(url)
     finally:
         subprocess.run(["bash", "-c", "jlcompose down --volumes"], cwd=project, env=env, capture_output=True)
+        drop_images(name)
 
 
 def test_the_plain_compose_commands_run_as_written(tmp_path: Path) -> None:
