@@ -125,14 +125,21 @@ class Tree:
         base, folder = self.root.resolve(), path.parent.resolve()
         return path if folder == base or base in folder.parents else None
 
-    def write(self, rel: str, data: bytes, ver: str, *, expect: str | None) -> str | None:
-        """Write the file if it still is `expect` (None: absent); None on success, else what it is."""
+    def _still(self, rel: str, expect: str | None) -> tuple[Path | None, str]:
+        """The path to change if it is inside the project and still `expect`; else None and why not."""
         path = self._inside(rel)
         if path is None:
-            return "refused: a symbolic link on the way leads out of the project"
+            return None, "refused: a symbolic link on the way leads out of the project"
         now = self.current(rel)
         if now != expect:
-            return now or "absent"
+            return None, now or "absent"
+        return path, ""
+
+    def write(self, rel: str, data: bytes, ver: str, *, expect: str | None) -> str | None:
+        """Write the file if it still is `expect` (None: absent); None on success, else what it is."""
+        path, refused = self._still(rel, expect)
+        if path is None:
+            return refused
         ensure_dir(path.parent)
         atomic_write(path, data, mode=0o755 if ver.endswith("+x") else 0o644)
         with contextlib.suppress(OSError):
@@ -141,12 +148,9 @@ class Tree:
 
     def remove(self, rel: str, *, expect: str | None) -> str | None:
         """Delete the file if it still is `expect`; None on success, else what it is."""
-        path = self._inside(rel)
+        path, refused = self._still(rel, expect)
         if path is None:
-            return "refused: a symbolic link on the way leads out of the project"
-        now = self.current(rel)
-        if now != expect:
-            return now or "absent"
+            return refused
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         self._cache.pop(rel, None)
